@@ -1,0 +1,64 @@
+"""The exceptions neurath raises on purpose.
+
+::
+
+    NeurathError                 base: every error below is a user-facing, actionable message
+    ├── ManifestError            a manifest or findings file is malformed or inconsistent
+    ├── LedgerError              the evidence ledger cannot do what was asked
+    └── AssessmentError          the engine cannot assess the evidence as given
+
+Library code raises these; only the CLI turns them into a one-line message and exit code 2.
+"""
+
+from __future__ import annotations
+
+
+class NeurathError(Exception):
+    """Base class of every error neurath raises deliberately."""
+
+
+class ManifestError(NeurathError):
+    """A manifest (or the findings file it names) is malformed or inconsistent.
+
+    Attributes:
+        file: The file the problem is in (a manifest or a findings JSON Lines file).
+        finding: Id (or, without one, position) of the finding at fault, if any.
+        field: Dotted path of the field at fault, if any.
+        reason: What is wrong, in words.
+        line: 1-based line number in ``file``, where known.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        file: str | None = None,
+        finding: str | None = None,
+        field: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.reason = reason
+        self.file = file
+        self.finding = finding
+        self.field = field
+        self.line = line
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where: list[str] = []
+        if self.file is not None:
+            where.append(self.file if self.line is None else f"{self.file}:{self.line}")
+        if self.finding is not None:
+            where.append(f"finding {self.finding!r}")
+        if self.field is not None:
+            where.append(f"field {self.field!r}")
+        prefix = ": ".join(where)
+        return f"{prefix}: {self.reason}" if prefix else self.reason
+
+
+class LedgerError(NeurathError):
+    """The evidence ledger cannot do what was asked (bad URL, bad correction, newer schema)."""
+
+
+class AssessmentError(NeurathError):
+    """The engine cannot assess the evidence as given (e.g. too many factors to factorise)."""

@@ -1,0 +1,121 @@
+"""``neurath assess FILE``: the overall safety assessment of one manifest."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from neurath.cli._main import cli
+from neurath.engine import assess as run_assessment
+from neurath.engine._engine import DEFAULT_DRAWS
+from neurath.evidence import Assessment, Ledger, Manifest, load_manifest
+
+_ROWS_SHOWN = 20
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@click.option("--db", type=str, default=None, help="Also store manifest and result in this ledger.")
+@click.option(
+    "--draws",
+    type=click.IntRange(min=0),
+    default=DEFAULT_DRAWS,
+    show_default=True,
+    help="Monte Carlo draws over ranged inputs, for the interval.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the Monte Carlo.")
+def assess(file: str, as_json: bool, db: str | None, draws: int, seed: int) -> None:
+    """Assess the evidence in manifest FILE: P(not scheming), correlated and naive."""
+    manifest = load_manifest(file)
+    result = run_assessment(manifest, draws=draws, seed=seed)
+    stored = None
+    if db is not None:
+        with Ledger(db) as ledger:
+            manifest_id = ledger.record_manifest(manifest, source=file)
+            stored = ledger.record_assessment(result, manifest_id=manifest_id)
+    if as_json:
+        click.echo(json.dumps(_json_view(result, stored, db)))
+    else:
+        _print_tables(manifest, result)
+        if stored is not None:
+            click.echo(f"stored as assessment {stored} in {db}")
+
+
+def _json_view(result: Assessment, stored: int | None, db: str | None) -> dict[str, Any]:
+    view = result.model_dump(mode="json")
+    view["interval"] = list(result.interval)
+    if stored is not None:
+        view["ledger"] = {"db": db, "assessment_id": stored}
+    return view
+
+
+def _print_tables(manifest: Manifest, r: Assessment) -> None:
+    console = Console()
+    lo, hi = r.interval
+    summary = Table(title=f"Overall safety assessment: {r.target}", show_header=False)
+    summary.add_column(style="bold")
+    summary.add_column()
+    summary.add_row(
+        "P(not scheming)",
+        f"{r.p_not_scheming:.4f}   interval [{lo:.4f}, {hi:.4f}]"
+        f" ({r.interval_level:.0%}, {r.draws} draws)",
+    )
+    summary.add_row("naive (independent)", f"{r.p_not_scheming_naive:.4f}")
+    summary.add_row("prior", f"{r.prior_not_scheming:.4f}")
+    summary.add_row("assurance ceiling", f"{r.ceiling:.4f}   (common cause c = {r.common_cause:g})")
+    summary.add_row(
+        "log LR  N:S", f"{r.log_lr:+.3f}   (Gaussian {r.llr:+.3f}, naive {r.llr_naive:+.3f})"
+    )
+    summary.add_row("findings", f"{r.n_findings}, worth {r.n_eff:.1f} independent (n_eff)")
+    console.print(summary)
+
+    by_id = {f.id: f for f in manifest.findings}
+    ranked = list(r.contributions)[:_ROWS_SHOWN]
+    if ranked:
+        table = Table(title="Findings, by contribution (change in log-odds if left out)")
+        for col in (
+            "finding",
+            "experiment",
+            "value",
+            "expected N / S",
+            "factors",
+            "weight",
+            "contribution",
+        ):
+            table.add_column(
+                col, justify="right" if col in ("value", "weight", "contribution") else "left"
+            )
+        for fid in ranked:
+            f = by_id[fid]
+            w = r.weights[fid]
+            table.add_row(
+                fid,
+                f.experiment,
+                f"{f.value:g} ± {f.se:g}",
+                f"{f.expected.not_scheming:g} / {f.expected.scheming:g}",
+                ", ".join(f.factors) or "-",
+                f"[red]{w:+.3f}[/red]" if w < 0 else f"{w:+.3f}",
+                f"{r.contributions[fid]:+.3f}",
+            )
+        console.print(table)
+        if len(r.contributions) < r.n_findings or len(ranked) < len(r.contributions):
+            console.print(f"(showing {len(ranked)} of {r.n_findings} findings)")
+    if r.factor_contributions:
+        kinds = {f.id: f for f in manifest.factors}
+        ftable = Table(title="Shared factors (change in log-odds from modelling each)")
+        for col in ("factor", "kind", "sd", "contribution"):
+            ftable.add_column(col)
+        for fid, value in list(r.factor_contributions.items())[:_ROWS_SHOWN]:
+            fac = kinds[fid]
+            scale = (
+                f"[{fac.sd[0]:g}, {fac.sd[1]:g}]" if isinstance(fac.sd, tuple) else f"{fac.sd:g}"
+            )
+            ftable.add_row(fid, fac.kind, scale, f"{value:+.3f}")
+        console.print(ftable)
+    for message in r.warnings:
+        console.print(f"[yellow]warning:[/yellow] {message}")

@@ -1,0 +1,34 @@
+"""The command group; library errors become one-line CLI errors here and nowhere else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from neurath._errors import NeurathError
+from neurath._version import __version__
+
+EXIT_USER_ERROR = 2
+
+
+class _NeurathGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NeurathError as exc:
+            click.echo(f"neurath: error: {exc}", err=True)
+            ctx.exit(EXIT_USER_ERROR)
+
+
+@click.group(cls=_NeurathGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="neurath")
+def cli() -> None:
+    """neurath: alignment evidence with its provenance, and a calibrated safety assessment."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    from neurath.cli import _assess, _ledger, _validate  # noqa: F401  (registers commands)
+
+    cli()

@@ -1,0 +1,315 @@
+"""``assess``: a manifest in, a calibrated overall safety assessment out (DESIGN.md section 3)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from scipy.special import expit, logit
+
+from neurath.engine._arrays import EvidenceArrays
+from neurath.engine._kernel import FactorCovariance, FloatArray, GLSSolution, gls_solve
+from neurath.evidence._assessment import Assessment
+from neurath.evidence._model import Manifest, point_value
+
+FULL_CONTRIBUTIONS_MAX_FACTORS = 4_000
+"""Up to this many factors every leave-one-out contribution is exact (one O(k^3) inverse)."""
+
+DEFAULT_DRAWS = 400
+DEFAULT_TOP = 50
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def log_lr_common_cause(llr: FloatArray | float, c: FloatArray | float) -> FloatArray:
+    """Log LR(N:S) under the common-cause mixture: ``-log(c + (1 - c) exp(-llr))``.
+
+    With probability ``c`` a scheming target produces evidence distributed as a non-scheming
+    one, so ``p(y | S) = c p(y | N) + (1 - c) p_S(y)`` and the ratio follows.
+    """
+    llr_a = np.asarray(llr, dtype=np.float64)
+    c_a = np.asarray(c, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        out = -np.logaddexp(np.log(c_a), np.log1p(-c_a) - llr_a)
+    return np.asarray(out, dtype=np.float64)
+
+
+def posterior_not_scheming(prior: float, log_lr: FloatArray | float) -> FloatArray:
+    """P(N | evidence) from P(N) and the log likelihood ratio N:S."""
+    return np.asarray(expit(logit(prior) + np.asarray(log_lr)), dtype=np.float64)
+
+
+def assurance_ceiling(prior: float, c: float) -> float:
+    """The highest P(N) any evidence can give under common cause c: ``1/(1 + c prior_odds(S))``."""
+    return 1.0 / (1.0 + c * (1.0 - prior) / prior)
+
+
+def assess(
+    manifest: Manifest,
+    *,
+    draws: int = DEFAULT_DRAWS,
+    seed: int = 0,
+    interval_level: float = 0.95,
+    top: int = DEFAULT_TOP,
+    progress: ProgressCallback | None = None,
+) -> Assessment:
+    """Assess a manifest: the correlated GLS likelihood ratio with the common-cause mixture.
+
+    Args:
+        manifest: The evidence.
+        draws: Monte Carlo draws over the uncertain inputs (factor sd and c given as ranges);
+            ignored when no input is uncertain.
+        seed: Seed of those draws: the same seed gives the same interval.
+        interval_level: Central coverage of the reported interval.
+        top: With more than ``FULL_CONTRIBUTIONS_MAX_FACTORS`` factors, how many of the largest
+            finding and factor contributions to compute exactly (the rest are omitted).
+        progress: Called as ``progress(done, total)`` during the Monte Carlo.
+
+    Returns:
+        The assessment, with the naive result, interval, ceiling, n_eff, weights,
+        contributions and warnings.
+    """
+    return assess_arrays(
+        EvidenceArrays.from_manifest(manifest),
+        target=manifest.target,
+        prior=manifest.prior_not_scheming,
+        common_cause=manifest.common_cause,
+        draws=draws,
+        seed=seed,
+        interval_level=interval_level,
+        top=top,
+        progress=progress,
+        error_findings=[f.id for f in manifest.findings if f.status == "error"],
+    )
+
+
+def assess_arrays(
+    ev: EvidenceArrays,
+    *,
+    target: str,
+    prior: float,
+    common_cause: float | tuple[float, float] = 0.0,
+    draws: int = DEFAULT_DRAWS,
+    seed: int = 0,
+    interval_level: float = 0.95,
+    top: int = DEFAULT_TOP,
+    contributions: bool = True,
+    full_contributions_max_factors: int = FULL_CONTRIBUTIONS_MAX_FACTORS,
+    progress: ProgressCallback | None = None,
+    error_findings: list[str] | None = None,
+) -> Assessment:
+    """:func:`assess` on evidence already compiled to arrays (for large or simulated inputs).
+
+    ``contributions=False`` skips the leave-one-out analysis (the point estimate only); with
+    more than ``full_contributions_max_factors`` factors only the ``top`` largest are exact.
+    """
+    if not 0.0 < interval_level < 1.0:
+        raise ValueError(f"interval_level must lie in (0, 1), got {interval_level}")
+    if draws < 0:
+        raise ValueError(f"draws must be >= 0, got {draws}")
+    c = point_value(common_cause)
+    delta, resid = ev.delta, ev.residual
+    cov = ev.covariance()
+    sol = gls_solve(cov, delta, resid)
+    log_lr = float(log_lr_common_cause(sol.llr, c))
+    p = float(posterior_not_scheming(prior, log_lr))
+
+    llr_naive = float(np.sum(delta * resid / ev.variance))
+    p_naive = float(posterior_not_scheming(prior, llr_naive))
+
+    if ev.n:
+        n_eff = sol.information / float(np.mean(delta**2 / cov.diag()))
+        weights = delta * sol.u / sol.information
+    else:
+        n_eff, weights = 0.0, np.zeros(0)
+
+    interval, used_draws = _interval(
+        ev, cov, prior, common_cause, sol.llr, draws, seed, interval_level, progress
+    )
+
+    finding_contrib: dict[str, float] = {}
+    factor_contrib: dict[str, float] = {}
+    complete = True
+    if contributions and ev.n:
+        finding_contrib, factor_contrib, complete = _contributions(
+            ev, cov, sol, c, top, full_contributions_max_factors
+        )
+
+    ceiling = assurance_ceiling(prior, c)
+    ids = ev.finding_ids
+    return Assessment(
+        target=target,
+        p_not_scheming=p,
+        interval=interval,
+        interval_level=interval_level,
+        p_not_scheming_naive=p_naive,
+        llr=sol.llr,
+        log_lr=log_lr,
+        llr_naive=llr_naive,
+        prior_not_scheming=prior,
+        common_cause=c,
+        ceiling=ceiling,
+        n_findings=ev.n,
+        n_factors=ev.k,
+        n_eff=n_eff,
+        weights=dict(zip(ids, weights.tolist(), strict=True)),
+        contributions=finding_contrib,
+        contributions_complete=complete,
+        factor_contributions=factor_contrib,
+        warnings=_warnings(ev, p, p_naive, ceiling, n_eff, weights, error_findings or []),
+        draws=used_draws,
+        seed=seed,
+    )
+
+
+def _interval(
+    ev: EvidenceArrays,
+    cov: FactorCovariance,
+    prior: float,
+    common_cause: float | tuple[float, float],
+    llr: float,
+    draws: int,
+    seed: int,
+    level: float,
+    progress: ProgressCallback | None,
+) -> tuple[tuple[float, float], int]:
+    """Central interval of P(N) with factor scales and c drawn uniformly from their ranges."""
+    c_uncertain = isinstance(common_cause, tuple) and common_cause[0] < common_cause[1]
+    if not (ev.sd_uncertain or c_uncertain) or draws == 0:
+        p = float(
+            posterior_not_scheming(prior, log_lr_common_cause(llr, point_value(common_cause)))
+        )
+        return (p, p), 0
+    rng = np.random.default_rng(seed)
+    if isinstance(common_cause, tuple):
+        cs = rng.uniform(common_cause[0], common_cause[1], size=draws)
+    else:
+        cs = np.full(draws, common_cause)
+    llrs = np.full(draws, llr)
+    if ev.sd_uncertain:
+        delta, resid = ev.delta, ev.residual
+        for t in range(draws):
+            sd = rng.uniform(ev.sd_lo, ev.sd_hi)
+            llrs[t] = gls_solve(cov.with_scales(sd), delta, resid).llr
+            if progress is not None:
+                progress(t + 1, draws)
+    ps = posterior_not_scheming(prior, log_lr_common_cause(llrs, cs))
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(ps, [alpha, 1.0 - alpha])
+    return (float(lo), float(hi)), draws
+
+
+def _contributions(
+    ev: EvidenceArrays,
+    cov: FactorCovariance,
+    sol: GLSSolution,
+    c: float,
+    top: int,
+    full_max_factors: int,
+) -> tuple[dict[str, float], dict[str, float], bool]:
+    """Leave-one-out changes in log-odds, for findings and for factors, from one factorisation.
+
+    Finding i left out (Schur complement of the precision): ``LLR_-i = LLR - u_i v_i / P_ii``.
+    Factor j left out (Sherman-Morrison on ``Sigma - b_j b_j^T``, using ``B^T P B = I - C^-1``):
+    ``LLR_-j = LLR + (B^T u)_j (B^T v)_j / (C^-1)_jj``.
+    """
+    base = float(log_lr_common_cause(sol.llr, c))
+    uv = sol.u * sol.v
+    bu = cov.b.T @ sol.u
+    bv = cov.b.T @ sol.v
+    ab = bu * bv
+    complete = cov.k <= full_max_factors
+    if complete:
+        rows, cols = np.arange(ev.n), np.arange(ev.k)
+        cov.capacitance_inverse()  # one O(k^3) inverse serves every finding and factor
+    else:
+        # |u_i v_i| / P_ii lies in [|u_i v_i| d_i, |u_i v_i| Sigma_ii] since 1/Sigma_ii <= P_ii
+        # <= 1/d_i; (C^-1)_jj lies in [1/C_jj, 1]. Exact values only for the candidates whose
+        # upper bound reaches the top-th largest lower bound.
+        rows = _candidates(np.abs(uv) * cov.d, np.abs(uv) * cov.diag(), top)
+        cols = _candidates(np.abs(ab), np.abs(ab) * cov.capacitance_diag, top)
+    p_diag = cov.precision_diag(None if complete else rows)
+    llr_wo_finding = sol.llr - uv[rows] / p_diag
+    f_contrib = base - log_lr_common_cause(llr_wo_finding, c)
+    cinv_diag = cov.capacitance_inverse_diag(cols)
+    llr_wo_factor = sol.llr + ab[cols] / cinv_diag
+    k_contrib = base - log_lr_common_cause(llr_wo_factor, c)
+    findings = _ranked(ev.finding_ids, rows, f_contrib, None if complete else top)
+    factors = _ranked(ev.factor_ids, cols, k_contrib, None if complete else top)
+    return findings, factors, complete
+
+
+def _candidates(lower: FloatArray, upper: FloatArray, top: int, cap_factor: int = 4) -> np.ndarray:
+    if len(lower) <= top:
+        return np.arange(len(lower))
+    threshold = np.partition(lower, len(lower) - top)[len(lower) - top]
+    cand = np.flatnonzero(upper >= threshold)
+    cap = max(cap_factor * top, top)
+    if len(cand) > cap:
+        cand = cand[np.argsort(-upper[cand])[:cap]]
+    return cand
+
+
+def _ranked(
+    ids: tuple[str, ...], idx: np.ndarray, values: FloatArray, top: int | None
+) -> dict[str, float]:
+    order = np.argsort(-np.abs(values), kind="stable")
+    if top is not None:
+        order = order[:top]
+    return {ids[int(idx[o])]: float(values[o]) for o in order}
+
+
+def _warnings(
+    ev: EvidenceArrays,
+    p: float,
+    p_naive: float,
+    ceiling: float,
+    n_eff: float,
+    weights: FloatArray,
+    error_findings: list[str],
+) -> list[str]:
+    out: list[str] = []
+    if ev.n == 0:
+        out.append("no findings: the assessment is the prior")
+        return out
+    negative = np.flatnonzero(weights < -1e-12)
+    if len(negative):
+        names = ", ".join(ev.finding_ids[i] for i in negative[:5])
+        more = f" and {len(negative) - 5} more" if len(negative) > 5 else ""
+        out.append(
+            f"{len(negative)} finding(s) have negative GLS weight ({names}{more}): they share "
+            "factors with more precise findings, so what they add is mostly already counted"
+        )
+    if ceiling < 1.0 and p >= ceiling - 0.01 * ceiling:
+        out.append(
+            f"p_not_scheming {p:.4f} is at the assurance ceiling {ceiling:.4f} set by "
+            "common_cause: more evidence of the same kind cannot raise it"
+        )
+    if ev.n >= 2 and n_eff < 0.5 * ev.n:
+        out.append(
+            f"the {ev.n} findings are worth about {n_eff:.1f} independent ones (n_eff): "
+            "shared factors dominate"
+        )
+    gap = abs(_logit(p) - _logit(p_naive))
+    if gap > 2.0:
+        out.append(
+            f"the naive (independent) aggregate {p_naive:.4f} differs from the correlated "
+            f"{p:.4f} by {gap:.1f} in log-odds"
+        )
+    used = np.zeros(ev.k, dtype=bool)
+    used[ev.load_cols[ev.loading != 0]] = True
+    unused = [ev.factor_ids[j] for j in np.flatnonzero(~used)]
+    if unused:
+        out.append(f"factor(s) declared but loaded by no finding: {', '.join(unused[:8])}")
+    if error_findings:
+        out.append(
+            f"{len(error_findings)} finding(s) come from failed experiments "
+            f"({', '.join(error_findings[:5])}); their values are assessed as reported"
+        )
+    return out
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-300), 1.0 - 1e-16)
+    return math.log(p) - math.log1p(-p)

@@ -1,0 +1,75 @@
+"""Forward-only, named schema migrations of the SQLite ledger.
+
+Each migration runs once, in order, inside its own transaction, and is recorded by name in
+``_neurath_migrations``. Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Migration(NamedTuple):
+    name: str
+    sql: str
+
+
+def _append_only(table: str) -> str:
+    return f"""
+CREATE TRIGGER {table}_append_only_update BEFORE UPDATE ON {table}
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: record a correction instead'); END;
+CREATE TRIGGER {table}_append_only_delete BEFORE DELETE ON {table}
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: record a correction instead'); END;
+"""
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "0001_initial",
+        """
+CREATE TABLE manifests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    target TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    header TEXT NOT NULL,
+    source TEXT,
+    author TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE findings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    manifest_id INTEGER REFERENCES manifests(id),
+    finding_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    body TEXT NOT NULL,
+    author TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    supersedes INTEGER REFERENCES findings(id),
+    reason TEXT
+);
+CREATE TABLE assessments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    manifest_id INTEGER REFERENCES manifests(id),
+    target TEXT NOT NULL,
+    p_not_scheming REAL NOT NULL,
+    body TEXT NOT NULL,
+    author TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+"""
+        + _append_only("manifests")
+        + _append_only("findings")
+        + _append_only("assessments"),
+    ),
+    Migration(
+        "0002_correction_chains",
+        """
+-- A record is corrected at most once, so corrections form chains and the current version of a
+-- finding is unambiguous even when two writers race to correct the same record.
+CREATE UNIQUE INDEX findings_corrected_once ON findings(supersedes) WHERE supersedes IS NOT NULL;
+CREATE INDEX findings_by_target ON findings(target, finding_id);
+CREATE INDEX findings_by_manifest ON findings(manifest_id);
+CREATE INDEX assessments_by_target ON assessments(target);
+""",
+    ),
+)
