@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 import click
@@ -14,7 +15,7 @@ from neurath.engine import assess as run_assessment
 from neurath.engine._engine import DEFAULT_DRAWS
 from neurath.evidence import Assessment, Ledger, Manifest, load_manifest
 
-_ROWS_SHOWN = 20
+_ROWS_SHOWN = 12
 
 
 @cli.command()
@@ -81,15 +82,12 @@ def _print_tables(manifest: Manifest, r: Assessment) -> None:
         for col in (
             "finding",
             "experiment",
-            "value",
+            "value ± se",
             "expected N / S",
-            "factors",
             "weight",
-            "contribution",
+            "Δ log-odds",
         ):
-            table.add_column(
-                col, justify="right" if col in ("value", "weight", "contribution") else "left"
-            )
+            table.add_column(col, justify="right" if col in ("weight", "Δ log-odds") else "left")
         for fid in ranked:
             f = by_id[fid]
             w = r.weights[fid]
@@ -98,7 +96,6 @@ def _print_tables(manifest: Manifest, r: Assessment) -> None:
                 f.experiment,
                 f"{f.value:g} ± {f.se:g}",
                 f"{f.expected.not_scheming:g} / {f.expected.scheming:g}",
-                ", ".join(f.factors) or "-",
                 f"[red]{w:+.3f}[/red]" if w < 0 else f"{w:+.3f}",
                 f"{r.contributions[fid]:+.3f}",
             )
@@ -107,15 +104,16 @@ def _print_tables(manifest: Manifest, r: Assessment) -> None:
             console.print(f"(showing {len(ranked)} of {r.n_findings} findings)")
     if r.factor_contributions:
         kinds = {f.id: f for f in manifest.factors}
+        loads = Counter(fid for f in manifest.findings for fid in f.factors)
         ftable = Table(title="Shared factors (change in log-odds from modelling each)")
-        for col in ("factor", "kind", "sd", "contribution"):
+        for col in ("factor", "kind", "sd", "findings", "Δ log-odds"):
             ftable.add_column(col)
         for fid, value in list(r.factor_contributions.items())[:_ROWS_SHOWN]:
             fac = kinds[fid]
             scale = (
                 f"[{fac.sd[0]:g}, {fac.sd[1]:g}]" if isinstance(fac.sd, tuple) else f"{fac.sd:g}"
             )
-            ftable.add_row(fid, fac.kind, scale, f"{value:+.3f}")
+            ftable.add_row(fid, fac.kind, scale, str(loads.get(fid, 0)), f"{value:+.3f}")
         console.print(ftable)
     for message in r.warnings:
         console.print(f"[yellow]warning:[/yellow] {message}")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
 from scipy.special import expit, logit
 
 from neurath.engine._arrays import EvidenceArrays
-from neurath.engine._kernel import FactorCovariance, FloatArray, GLSSolution, gls_solve
+from neurath.engine._kernel import FactorCovariance, FloatArray, GLSSolution, IntArray, gls_solve
 from neurath.evidence._assessment import Assessment
 from neurath.evidence._model import Manifest, point_value
 
@@ -157,7 +156,9 @@ def assess_arrays(
         contributions=finding_contrib,
         contributions_complete=complete,
         factor_contributions=factor_contrib,
-        warnings=_warnings(ev, p, p_naive, ceiling, n_eff, weights, error_findings or []),
+        warnings=_warnings(
+            ev, p, p_naive, log_lr - llr_naive, ceiling, n_eff, weights, error_findings or []
+        ),
         draws=used_draws,
         seed=seed,
     )
@@ -213,57 +214,78 @@ def _contributions(
     Finding i left out (Schur complement of the precision): ``LLR_-i = LLR - u_i v_i / P_ii``.
     Factor j left out (Sherman-Morrison on ``Sigma - b_j b_j^T``, using ``B^T P B = I - C^-1``):
     ``LLR_-j = LLR + (B^T u)_j (B^T v)_j / (C^-1)_jj``.
+
+    Both are ranked by the size of their change in the Gaussian LLR, which the common-cause
+    mixture would otherwise flatten near the ceiling.
     """
-    base = float(log_lr_common_cause(sol.llr, c))
     uv = sol.u * sol.v
-    bu = cov.b.T @ sol.u
-    bv = cov.b.T @ sol.v
-    ab = bu * bv
+    ab = (cov.b.T @ sol.u) * (cov.b.T @ sol.v)
     complete = cov.k <= full_max_factors
     if complete:
-        rows, cols = np.arange(ev.n), np.arange(ev.k)
         cov.capacitance_inverse()  # one O(k^3) inverse serves every finding and factor
+        rows, d_find = np.arange(ev.n), uv / cov.precision_diag()
+        cols = np.arange(ev.k)
+        d_fact = ab / cov.capacitance_inverse_diag(cols)
     else:
-        # |u_i v_i| / P_ii lies in [|u_i v_i| d_i, |u_i v_i| Sigma_ii] since 1/Sigma_ii <= P_ii
-        # <= 1/d_i; (C^-1)_jj lies in [1/C_jj, 1]. Exact values only for the candidates whose
-        # upper bound reaches the top-th largest lower bound.
-        rows = _candidates(np.abs(uv) * cov.d, np.abs(uv) * cov.diag(), top)
-        cols = _candidates(np.abs(ab), np.abs(ab) * cov.capacitance_diag, top)
-    p_diag = cov.precision_diag(None if complete else rows)
-    llr_wo_finding = sol.llr - uv[rows] / p_diag
-    f_contrib = base - log_lr_common_cause(llr_wo_finding, c)
-    cinv_diag = cov.capacitance_inverse_diag(cols)
-    llr_wo_factor = sol.llr + ab[cols] / cinv_diag
-    k_contrib = base - log_lr_common_cause(llr_wo_factor, c)
-    findings = _ranked(ev.finding_ids, rows, f_contrib, None if complete else top)
-    factors = _ranked(ev.factor_ids, cols, k_contrib, None if complete else top)
+        # Bounds that need no factorisation: 1/Sigma_ii <= P_ii <= 1/d_i and
+        # 1/C_jj <= (C^-1)_jj <= 1. Exact values are computed in order of the upper bound
+        # until no remaining upper bound can beat the top-th exact value.
+        rows, d_find = _exact_top(
+            np.abs(uv) * cov.diag(), lambda r: uv[r] / cov.precision_diag(r), top
+        )
+        cols, d_fact = _exact_top(
+            np.abs(ab) * cov.capacitance_diag,
+            lambda j: ab[j] / cov.capacitance_inverse_diag(j),
+            top,
+        )
+    base = log_lr_common_cause(sol.llr, c)
+    findings = _ranked(
+        ev.finding_ids, rows, d_find, base - log_lr_common_cause(sol.llr - d_find, c)
+    )
+    factors = _ranked(ev.factor_ids, cols, d_fact, base - log_lr_common_cause(sol.llr + d_fact, c))
     return findings, factors, complete
 
 
-def _candidates(lower: FloatArray, upper: FloatArray, top: int, cap_factor: int = 4) -> np.ndarray:
-    if len(lower) <= top:
-        return np.arange(len(lower))
-    threshold = np.partition(lower, len(lower) - top)[len(lower) - top]
-    cand = np.flatnonzero(upper >= threshold)
-    cap = max(cap_factor * top, top)
-    if len(cand) > cap:
-        cand = cand[np.argsort(-upper[cand])[:cap]]
-    return cand
+def _exact_top(
+    upper: FloatArray, exact: Callable[[IntArray], FloatArray], top: int
+) -> tuple[IntArray, FloatArray]:
+    """The ``top`` entries of largest ``|exact|``, given ``upper >= |exact|`` for every entry.
+
+    Evaluates ``exact`` in batches in decreasing order of ``upper`` and stops once the next
+    upper bound falls below the top-th largest value found: the result is exact, not heuristic.
+    """
+    order = np.argsort(-upper, kind="stable")
+    batch = max(top, 16)
+    idx_parts: list[IntArray] = []
+    val_parts: list[FloatArray] = []
+    pos = 0
+    while pos < len(order):
+        chunk = order[pos : pos + batch]
+        idx_parts.append(chunk)
+        val_parts.append(exact(chunk))
+        pos += len(chunk)
+        found = np.abs(np.concatenate(val_parts))
+        if len(found) >= top and pos < len(order):
+            kth = np.partition(found, len(found) - top)[len(found) - top]
+            if upper[order[pos]] < kth:
+                break
+    idx, vals = np.concatenate(idx_parts), np.concatenate(val_parts)
+    keep = np.argsort(-np.abs(vals), kind="stable")[:top]
+    return idx[keep], vals[keep]
 
 
 def _ranked(
-    ids: tuple[str, ...], idx: np.ndarray, values: FloatArray, top: int | None
+    ids: tuple[str, ...], idx: IntArray, llr_change: FloatArray, log_odds_change: FloatArray
 ) -> dict[str, float]:
-    order = np.argsort(-np.abs(values), kind="stable")
-    if top is not None:
-        order = order[:top]
-    return {ids[int(idx[o])]: float(values[o]) for o in order}
+    order = np.argsort(-np.abs(llr_change), kind="stable")
+    return {ids[int(idx[o])]: float(log_odds_change[o]) for o in order}
 
 
 def _warnings(
     ev: EvidenceArrays,
     p: float,
     p_naive: float,
+    log_odds_gap: float,
     ceiling: float,
     n_eff: float,
     weights: FloatArray,
@@ -291,11 +313,10 @@ def _warnings(
             f"the {ev.n} findings are worth about {n_eff:.1f} independent ones (n_eff): "
             "shared factors dominate"
         )
-    gap = abs(_logit(p) - _logit(p_naive))
-    if gap > 2.0:
+    if abs(log_odds_gap) > 2.0:
         out.append(
             f"the naive (independent) aggregate {p_naive:.4f} differs from the correlated "
-            f"{p:.4f} by {gap:.1f} in log-odds"
+            f"{p:.4f} by {abs(log_odds_gap):.1f} in log-odds"
         )
     used = np.zeros(ev.k, dtype=bool)
     used[ev.load_cols[ev.loading != 0]] = True
@@ -308,8 +329,3 @@ def _warnings(
             f"({', '.join(error_findings[:5])}); their values are assessed as reported"
         )
     return out
-
-
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-300), 1.0 - 1e-16)
-    return math.log(p) - math.log1p(-p)
