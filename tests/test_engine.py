@@ -9,7 +9,7 @@ import pytest
 from scipy.special import expit, logit
 from scipy.stats import multivariate_normal
 
-from neurath import Manifest, assess
+from neurath import Factor, Manifest, assess
 from neurath.engine import (
     EvidenceArrays,
     assess_arrays,
@@ -148,7 +148,7 @@ def test_negative_weight_is_flagged_and_n_eff_falls_below_n() -> None:
     assert 1.0 <= shared.n_eff < 2.0
     independent = assess(
         _two_findings(se_b=0.3).model_copy(
-            update={"factors": [{"id": "shared", "kind": "method", "sd": 0.0}]}
+            update={"factors": [Factor(id="shared", kind="method", sd=0.0)]}
         )
     )
     assert all(w > 0 for w in independent.weights.values())
