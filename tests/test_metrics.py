@@ -1,0 +1,101 @@
+"""Calibration metrics against scikit-learn and hand computations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.special import expit
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss, roc_auc_score
+from sklearn.metrics import log_loss as sk_log_loss
+
+from neurath.engine import (
+    auroc,
+    brier_score,
+    calibration_fit,
+    ece_bootstrap,
+    expected_calibration_error,
+    false_reassurances,
+    log_loss,
+    reassurance_rate,
+)
+
+
+@pytest.fixture
+def forecasts(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    p = rng.uniform(0.01, 0.99, 500)
+    y = (rng.random(500) < p).astype(float)
+    return p, y
+
+
+def test_brier_log_loss_and_auroc_match_sklearn(forecasts: tuple[np.ndarray, np.ndarray]) -> None:
+    p, y = forecasts
+    assert brier_score(p, y) == pytest.approx(brier_score_loss(y, p), rel=1e-12)
+    assert log_loss(p, y) == pytest.approx(sk_log_loss(y, p), rel=1e-9)
+    assert auroc(p, y) == pytest.approx(roc_auc_score(y, p), rel=1e-12)
+
+
+def test_auroc_counts_ties_as_half_and_needs_both_classes() -> None:
+    assert auroc([0.5, 0.5, 0.9], [0, 1, 1]) == pytest.approx(0.75)
+    assert math.isnan(auroc([0.1, 0.2], [1, 1]))
+
+
+def test_calibration_slope_matches_unpenalised_logistic_regression(
+    rng: np.random.Generator,
+) -> None:
+    # Outcomes generated with true slope 0.5 and intercept 0.3 on the forecasts' logits.
+    x = rng.normal(0.0, 2.0, 4000)
+    p = expit(x)
+    y = (rng.random(4000) < expit(0.3 + 0.5 * x)).astype(float)
+    fit = calibration_fit(p, y)
+    ref = LogisticRegression(C=np.inf, tol=1e-12, max_iter=1000).fit(x[:, None], y)
+    assert fit.converged
+    assert fit.slope == pytest.approx(ref.coef_[0, 0], rel=1e-5)
+    assert fit.intercept == pytest.approx(ref.intercept_[0], rel=1e-5, abs=1e-6)
+    assert fit.slope == pytest.approx(0.5, abs=0.08)
+
+
+def test_calibration_fit_reports_separation_as_not_converged() -> None:
+    fit = calibration_fit([0.2, 0.3, 0.7, 0.8], [0, 0, 1, 1])
+    assert not fit.converged
+    assert fit.slope > 5
+
+
+def test_ece_by_hand() -> None:
+    p = [0.05, 0.05, 0.95, 0.95, 0.55]
+    y = [0, 1, 1, 1, 0]
+    # Bins: [0,0.1): mean p 0.05 vs 0.5 (2 items); [0.9,1]: 0.95 vs 1 (2); [0.5,0.6): 0.55 vs 0.
+    expected = (2 * 0.45 + 2 * 0.05 + 1 * 0.55) / 5
+    assert expected_calibration_error(p, y) == pytest.approx(expected)
+
+
+def test_ece_bootstrap_resamples_whole_groups(forecasts: tuple[np.ndarray, np.ndarray]) -> None:
+    p, y = forecasts
+    ungrouped = ece_bootstrap(p, y, n_boot=300, seed=0)
+    assert ungrouped.lo <= ungrouped.ece <= ungrouped.hi
+    assert ece_bootstrap(p, y, n_boot=300, seed=0) == ungrouped
+    # Five families whose members share one outcome: the grouped interval must be wider.
+    families = np.repeat(np.arange(5), 100)
+    y_family = np.repeat(np.array([1.0, 0.0, 1.0, 1.0, 0.0]), 100)
+    grouped = ece_bootstrap(p, y_family, groups=families, n_boot=300, seed=0)
+    naive = ece_bootstrap(p, y_family, n_boot=300, seed=0)
+    assert grouped.hi - grouped.lo > 2 * (naive.hi - naive.lo)
+
+
+def test_reassurance_counts() -> None:
+    p = [0.99, 0.96, 0.5, 0.97, 0.2]
+    scheming = [True, False, False, False, True]
+    assert false_reassurances(p, scheming) == 1
+    assert false_reassurances(p, scheming, threshold=0.995) == 0
+    assert reassurance_rate(p, scheming) == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize(
+    ("p", "y", "match"),
+    [([0.2, 1.2], [0, 1], "probabilities"), ([0.2], [0, 1], "entries"), ([0.2], [2], "0 or 1")],
+)
+def test_metrics_reject_bad_input(p: list[float], y: list[float], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        brier_score(p, y)
