@@ -1,0 +1,166 @@
+"""The SQLite evidence ledger: migrations, append-only records, corrections, concurrency."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from neurath import Finding, Ledger, LedgerError, assess, load_manifest
+from neurath.evidence._ledger import sqlite_path
+from neurath.evidence._migrations import MIGRATIONS
+
+from .test_manifest import SPEC_V1
+
+
+@pytest.fixture
+def manifest(tmp_path: Path):
+    path = tmp_path / "m.yaml"
+    path.write_text(SPEC_V1)
+    return load_manifest(path)
+
+
+def test_blank_database_gets_every_migration_once(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    with Ledger(db) as ledger:
+        assert ledger.applied_migrations() == [m.name for m in MIGRATIONS]
+    with Ledger(db) as again:
+        assert again.migrate() == []
+
+
+def test_old_schema_is_migrated_forward_keeping_its_records(tmp_path: Path, manifest) -> None:
+    db = tmp_path / "old.db"
+    with Ledger(db) as old:
+        # Simulate a ledger written by a release that knew only the first migration.
+        old._conn.execute("DROP TABLE _neurath_migrations")
+        for table in ("manifests", "findings", "assessments"):
+            for action in ("update", "delete"):
+                old._conn.execute(f"DROP TRIGGER {table}_append_only_{action}")
+            old._conn.execute(f"DROP TABLE {table}")
+        for idx in (
+            "findings_corrected_once",
+            "findings_by_target",
+            "findings_by_manifest",
+            "assessments_by_target",
+        ):
+            old._conn.execute(f"DROP INDEX IF EXISTS {idx}")
+        old.migrate(MIGRATIONS[:1])
+        assert old.applied_migrations() == ["0001_initial"]
+        manifest_id = old.record_manifest(manifest)
+    with Ledger(db) as upgraded:
+        assert upgraded.applied_migrations() == [m.name for m in MIGRATIONS]
+        assert [r.finding.id for r in upgraded.findings(manifest_id=manifest_id)] == ["hp-1"]
+        indexes = {
+            r[0]
+            for r in upgraded._conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        }
+        assert "findings_corrected_once" in indexes
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "new.db"
+    with Ledger(db) as ledger:
+        ledger._conn.execute(
+            "INSERT INTO _neurath_migrations (name, applied_at) VALUES ('9999_future', 'x')"
+        )
+    with pytest.raises(LedgerError, match=r"newer neurath.*9999_future"):
+        Ledger(db)
+
+
+def test_records_cannot_be_updated_or_deleted(tmp_path: Path, manifest) -> None:
+    with Ledger(tmp_path / "l.db") as ledger:
+        mid = ledger.record_manifest(manifest)
+        ledger.record_assessment(assess(manifest), manifest_id=mid)
+        for sql in (
+            "UPDATE findings SET body = '{}'",
+            "DELETE FROM findings",
+            "DELETE FROM manifests",
+            "UPDATE assessments SET target = 'x'",
+        ):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                ledger._conn.execute(sql)
+        assert ledger.count("findings") == 1
+
+
+def test_manifest_and_assessment_round_trip(tmp_path: Path, manifest) -> None:
+    result = assess(manifest)
+    with Ledger(f"sqlite:///{tmp_path}/l.db", author="alice") as ledger:
+        mid = ledger.record_manifest(manifest, source="m.yaml")
+        aid = ledger.record_assessment(result, manifest_id=mid)
+        assert ledger.manifest(mid) == manifest
+        stored = ledger.assessments(target="model-x")
+        assert [(s.id, s.manifest_id, s.author) for s in stored] == [(aid, mid, "alice")]
+        assert stored[0].assessment == result
+
+
+def test_corrections_are_new_records_pointing_at_the_old(tmp_path: Path, manifest) -> None:
+    with Ledger(tmp_path / "l.db", author="alice") as ledger:
+        mid = ledger.record_manifest(manifest)
+        (original,) = ledger.findings(manifest_id=mid)
+        fixed = original.finding.model_copy(update={"value": 0.05})
+        new_id = ledger.correct_finding(original.id, fixed, reason="rater error", author="bob")
+        (current,) = ledger.findings(manifest_id=mid)
+        assert (current.id, current.supersedes, current.reason, current.author) == (
+            new_id,
+            original.id,
+            "rater error",
+            "bob",
+        )
+        assert current.finding.value == 0.05
+        # The old record is still there, and the manifest can be rebuilt either way.
+        assert [r.id for r in ledger.findings(current=False)] == [original.id, new_id]
+        assert ledger.manifest(mid).findings[0].value == 0.05
+        assert ledger.manifest(mid, current=False).findings[0].value == 0.0
+        assert [r.id for r in ledger.history(original.id)] == [original.id, new_id]
+        assert [r.id for r in ledger.history(new_id)] == [original.id, new_id]
+        with pytest.raises(LedgerError, match=f"already corrected by record {new_id}"):
+            ledger.correct_finding(original.id, fixed, reason="again")
+        with pytest.raises(LedgerError, match="needs a reason"):
+            ledger.correct_finding(new_id, fixed, reason=" ")
+        with pytest.raises(LedgerError, match="no finding record 999"):
+            ledger.correct_finding(999, fixed, reason="x")
+
+
+def _writer(db: str, who: str, count: int, start: mp.synchronize.Event) -> None:
+    finding = Finding.model_validate(
+        {
+            "id": "x",
+            "experiment": "probe",
+            "value": 0.1,
+            "se": 0.1,
+            "expected": {"not_scheming": 0.0, "scheming": 1.0},
+        }
+    )
+    start.wait()
+    with Ledger(db, author=who) as ledger:
+        for i in range(count):
+            ledger.append_finding(finding.model_copy(update={"id": f"{who}-{i}"}), target="m")
+
+
+def test_concurrent_writers_in_two_processes_lose_nothing(tmp_path: Path) -> None:
+    db = str(tmp_path / "shared.db")
+    ctx = mp.get_context("spawn")
+    start = ctx.Event()
+    procs = [ctx.Process(target=_writer, args=(db, who, 150, start)) for who in ("p1", "p2")]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    with Ledger(db) as ledger:
+        ids = [r.finding.id for r in ledger.findings(target="m")]
+    assert len(ids) == 300
+    assert set(ids) == {f"{w}-{i}" for w in ("p1", "p2") for i in range(150)}
+
+
+def test_ledger_locations() -> None:
+    assert sqlite_path("runs/l.db") == "runs/l.db"
+    assert sqlite_path("sqlite:///runs/l.db") == "runs/l.db"
+    assert sqlite_path("sqlite:////abs/l.db") == "/abs/l.db"
+    with pytest.raises(LedgerError, match="unsupported ledger URL scheme 'postgresql'"):
+        sqlite_path("postgresql://host/db")
+    with pytest.raises(LedgerError, match="does not exist"):
+        Ledger("/nonexistent-folder/l.db")
