@@ -8,15 +8,11 @@ import numpy as np
 from scipy.special import expit, logit
 
 from neurath.engine._arrays import EvidenceArrays
-from neurath.engine._kernel import FactorCovariance, FloatArray, GLSSolution, IntArray, gls_solve
+from neurath.engine._kernel import FactorCovariance, FloatArray, GLSSolution, gls_solve
 from neurath.evidence._assessment import Assessment
 from neurath.evidence._model import Manifest, point_value
 
-FULL_CONTRIBUTIONS_MAX_FACTORS = 4_000
-"""Up to this many factors every leave-one-out contribution is exact (one O(k^3) inverse)."""
-
 DEFAULT_DRAWS = 400
-DEFAULT_TOP = 50
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -50,7 +46,7 @@ def assess(
     draws: int = DEFAULT_DRAWS,
     seed: int = 0,
     interval_level: float = 0.95,
-    top: int = DEFAULT_TOP,
+    top: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> Assessment:
     """Assess a manifest: the correlated GLS likelihood ratio with the common-cause mixture.
@@ -61,8 +57,8 @@ def assess(
             ignored when no input is uncertain.
         seed: Seed of those draws: the same seed gives the same interval.
         interval_level: Central coverage of the reported interval.
-        top: With more than ``FULL_CONTRIBUTIONS_MAX_FACTORS`` factors, how many of the largest
-            finding and factor contributions to compute exactly (the rest are omitted).
+        top: Report only this many of the largest finding and factor contributions (all are
+            computed exactly either way; the limit keeps huge results small).
         progress: Called as ``progress(done, total)`` during the Monte Carlo.
 
     Returns:
@@ -92,16 +88,15 @@ def assess_arrays(
     draws: int = DEFAULT_DRAWS,
     seed: int = 0,
     interval_level: float = 0.95,
-    top: int = DEFAULT_TOP,
+    top: int | None = None,
     contributions: bool = True,
-    full_contributions_max_factors: int = FULL_CONTRIBUTIONS_MAX_FACTORS,
     progress: ProgressCallback | None = None,
     error_findings: list[str] | None = None,
 ) -> Assessment:
     """:func:`assess` on evidence already compiled to arrays (for large or simulated inputs).
 
-    ``contributions=False`` skips the leave-one-out analysis (the point estimate only); with
-    more than ``full_contributions_max_factors`` factors only the ``top`` largest are exact.
+    ``contributions=False`` skips the leave-one-out analysis (the point estimate only), which
+    saves the O(k^3) inversion of the factor matrix.
     """
     if not 0.0 < interval_level < 1.0:
         raise ValueError(f"interval_level must lie in (0, 1), got {interval_level}")
@@ -129,11 +124,8 @@ def assess_arrays(
 
     finding_contrib: dict[str, float] = {}
     factor_contrib: dict[str, float] = {}
-    complete = True
     if contributions and ev.n:
-        finding_contrib, factor_contrib, complete = _contributions(
-            ev, cov, sol, c, top, full_contributions_max_factors
-        )
+        finding_contrib, factor_contrib = _contributions(ev, cov, sol, c, top)
 
     ceiling = assurance_ceiling(prior, c)
     ids = ev.finding_ids
@@ -154,7 +146,7 @@ def assess_arrays(
         n_eff=n_eff,
         weights=dict(zip(ids, weights.tolist(), strict=True)),
         contributions=finding_contrib,
-        contributions_complete=complete,
+        contributions_complete=contributions and (top is None or top >= ev.n),
         factor_contributions=factor_contrib,
         warnings=_warnings(
             ev, p, p_naive, log_lr - llr_naive, ceiling, n_eff, weights, error_findings or []
@@ -202,83 +194,33 @@ def _interval(
 
 
 def _contributions(
-    ev: EvidenceArrays,
-    cov: FactorCovariance,
-    sol: GLSSolution,
-    c: float,
-    top: int,
-    full_max_factors: int,
-) -> tuple[dict[str, float], dict[str, float], bool]:
+    ev: EvidenceArrays, cov: FactorCovariance, sol: GLSSolution, c: float, top: int | None
+) -> tuple[dict[str, float], dict[str, float]]:
     """Leave-one-out changes in log-odds, for findings and for factors, from one factorisation.
 
     Finding i left out (Schur complement of the precision): ``LLR_-i = LLR - u_i v_i / P_ii``.
     Factor j left out (Sherman-Morrison on ``Sigma - b_j b_j^T``, using ``B^T P B = I - C^-1``):
     ``LLR_-j = LLR + (B^T u)_j (B^T v)_j / (C^-1)_jj``.
 
-    Both are ranked by the size of their change in the Gaussian LLR, which the common-cause
-    mixture would otherwise flatten near the ceiling.
+    Both need only ``C^-1`` (one O(k^3) inversion of the Cholesky factor) and the s x s blocks of
+    it that each finding touches. Results are ranked by the size of their change in the
+    Gaussian LLR, which the common-cause mixture would otherwise flatten near the ceiling.
     """
     uv = sol.u * sol.v
     ab = (cov.b.T @ sol.u) * (cov.b.T @ sol.v)
-    complete = cov.k <= full_max_factors
-    if complete:
-        cov.capacitance_inverse()  # one O(k^3) inverse serves every finding and factor
-        rows, d_find = np.arange(ev.n), uv / cov.precision_diag()
-        cols = np.arange(ev.k)
-        d_fact = ab / cov.capacitance_inverse_diag(cols)
-    else:
-        # Bounds that need no factorisation: 1/Sigma_ii <= P_ii <= 1/d_i and
-        # 1/C_jj <= (C^-1)_jj <= 1. Exact values are computed in order of the upper bound
-        # until no remaining upper bound can beat the top-th exact value.
-        rows, d_find = _exact_top(
-            np.abs(uv) * cov.diag(), lambda r: uv[r] / cov.precision_diag(r), top
-        )
-        cols, d_fact = _exact_top(
-            np.abs(ab) * cov.capacitance_diag,
-            lambda j: ab[j] / cov.capacitance_inverse_diag(j),
-            top,
-        )
+    d_find = uv / cov.precision_diag()
+    d_fact = ab / cov.capacitance_inverse_diag(np.arange(ev.k))
     base = log_lr_common_cause(sol.llr, c)
-    findings = _ranked(
-        ev.finding_ids, rows, d_find, base - log_lr_common_cause(sol.llr - d_find, c)
-    )
-    factors = _ranked(ev.factor_ids, cols, d_fact, base - log_lr_common_cause(sol.llr + d_fact, c))
-    return findings, factors, complete
-
-
-def _exact_top(
-    upper: FloatArray, exact: Callable[[IntArray], FloatArray], top: int
-) -> tuple[IntArray, FloatArray]:
-    """The ``top`` entries of largest ``|exact|``, given ``upper >= |exact|`` for every entry.
-
-    Evaluates ``exact`` in batches in decreasing order of ``upper`` and stops once the next
-    upper bound falls below the top-th largest value found: the result is exact, not heuristic.
-    """
-    order = np.argsort(-upper, kind="stable")
-    batch = max(top, 16)
-    idx_parts: list[IntArray] = []
-    val_parts: list[FloatArray] = []
-    pos = 0
-    while pos < len(order):
-        chunk = order[pos : pos + batch]
-        idx_parts.append(chunk)
-        val_parts.append(exact(chunk))
-        pos += len(chunk)
-        found = np.abs(np.concatenate(val_parts))
-        if len(found) >= top and pos < len(order):
-            kth = np.partition(found, len(found) - top)[len(found) - top]
-            if upper[order[pos]] < kth:
-                break
-    idx, vals = np.concatenate(idx_parts), np.concatenate(val_parts)
-    keep = np.argsort(-np.abs(vals), kind="stable")[:top]
-    return idx[keep], vals[keep]
+    findings = _ranked(ev.finding_ids, d_find, base - log_lr_common_cause(sol.llr - d_find, c), top)
+    factors = _ranked(ev.factor_ids, d_fact, base - log_lr_common_cause(sol.llr + d_fact, c), top)
+    return findings, factors
 
 
 def _ranked(
-    ids: tuple[str, ...], idx: IntArray, llr_change: FloatArray, log_odds_change: FloatArray
+    ids: tuple[str, ...], llr_change: FloatArray, log_odds_change: FloatArray, top: int | None
 ) -> dict[str, float]:
-    order = np.argsort(-np.abs(llr_change), kind="stable")
-    return {ids[int(idx[o])]: float(log_odds_change[o]) for o in order}
+    order = np.argsort(-np.abs(llr_change), kind="stable")[:top]
+    return {ids[int(o)]: float(log_odds_change[o]) for o in order}
 
 
 def _warnings(

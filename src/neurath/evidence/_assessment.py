@@ -53,7 +53,7 @@ class Assessment(BaseModel):
     contributions: dict[str, float]
     """Finding id -> change in log-odds if it were left out (full minus leave-one-out)."""
     contributions_complete: bool = True
-    """False when only the top contributions were computed (large factor counts)."""
+    """False when only the largest contributions are reported (or none were computed)."""
     factor_contributions: dict[str, float] = Field(default_factory=dict)
     """Factor id -> change in log-odds from modelling it (with minus without it)."""
     warnings: list[str] = Field(default_factory=list)
