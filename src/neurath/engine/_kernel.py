@@ -82,9 +82,15 @@ class FactorCovariance:
         # more. C is symmetric positive definite with eigenvalues >= 1, so it cannot fail.
         # The C-ordered lower triangle is the Fortran-ordered upper triangle of the same memory:
         # factorising that view as C = U^T U runs in place, with no k x k copy.
-        self._upper: FloatArray = sla.cholesky(
-            cap.T, lower=False, overwrite_a=True, check_finite=False
-        )
+        # LAPACK directly: scipy.linalg.cholesky would also zero the unused triangle, a wasted
+        # pass over k^2 entries that no solve here reads.
+        upper, info = sla.lapack.dpotrf(cap.T, lower=0, clean=0, overwrite_a=1)
+        if info != 0:
+            raise AssessmentError(
+                f"the factor matrix is not positive definite (LAPACK info {info}); "
+                "check for non-finite loadings or scales"
+            )
+        self._upper: FloatArray = upper
         self._cinv: FloatArray | None = None
 
     def with_scales(self, sd: FloatArray) -> FactorCovariance:
