@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from neurath.cli._main import cli
@@ -33,7 +34,7 @@ _ROWS_SHOWN = 12
 def assess(file: str, as_json: bool, db: str | None, draws: int, seed: int) -> None:
     """Assess the evidence in manifest FILE: P(not scheming), correlated and naive."""
     manifest = load_manifest(file)
-    result = run_assessment(manifest, draws=draws, seed=seed)
+    result = _assess_with_progress(manifest, draws, seed)
     stored = None
     if db is not None:
         with Ledger(db) as ledger:
@@ -45,6 +46,26 @@ def assess(file: str, as_json: bool, db: str | None, draws: int, seed: int) -> N
         _print_tables(manifest, result)
         if stored is not None:
             click.echo(f"stored as assessment {stored} in {db}")
+
+
+def _assess_with_progress(manifest: Manifest, draws: int, seed: int) -> Assessment:
+    """The assessment, with a progress bar on stderr for the Monte Carlo when it is a terminal."""
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("Monte Carlo over ranged factor scales", total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return run_assessment(manifest, draws=draws, seed=seed, progress=advance)
 
 
 def _json_view(result: Assessment, stored: int | None, db: str | None) -> dict[str, Any]:
@@ -61,11 +82,12 @@ def _print_tables(manifest: Manifest, r: Assessment) -> None:
     summary = Table(title=f"Overall safety assessment: {r.target}", show_header=False)
     summary.add_column(style="bold")
     summary.add_column()
-    summary.add_row(
-        "P(not scheming)",
-        f"{r.p_not_scheming:.4f}   interval [{lo:.4f}, {hi:.4f}]"
-        f" ({r.interval_level:.0%}, {r.draws} draws)",
+    spread = (
+        f"interval [{lo:.4f}, {hi:.4f}] ({r.interval_level:.0%}, {r.draws} draws)"
+        if r.draws
+        else "(no ranged inputs, so no interval)"
     )
+    summary.add_row("P(not scheming)", f"{r.p_not_scheming:.4f}   {spread}")
     summary.add_row("naive (independent)", f"{r.p_not_scheming_naive:.4f}")
     summary.add_row("prior", f"{r.prior_not_scheming:.4f}")
     summary.add_row("assurance ceiling", f"{r.ceiling:.4f}   (common cause c = {r.common_cause:g})")
