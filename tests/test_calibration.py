@@ -1,9 +1,10 @@
 """Acceptance: worlds drawn from the factor model, with known truth, score the engine.
 
 If the engine computes the right posterior it is calibrated on these worlds by construction of
-the simulation, not of the engine: the simulator draws factor shifts, noise and the common
-cause independently of the code under test. An aggregator that ignores the factors must be
-overconfident on the same worlds.
+the simulation, not of the engine: the worlds here are drawn from a dense covariance built from
+the definition in DESIGN.md (tests/conftest.py), not from the engine's own factor matrix, so a
+mistake in how the engine builds Sigma would show as miscalibration. An aggregator that ignores
+the factors must be overconfident on the same worlds.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import pytest
 from scipy.special import expit, logit
 
 from neurath.engine import (
+    EvidenceArrays,
+    SimulatedWorlds,
     assess_arrays,
     auroc,
     calibration_fit,
@@ -25,22 +28,50 @@ from neurath.engine import (
     simulate_worlds,
 )
 
+from .conftest import dense_sigma
+
 PRIOR = 0.5
 COMMON_CAUSE = 0.02
 STRUCTURES = 40
 WORLDS_PER_STRUCTURE = 100  # 4,000 worlds in all
 
 
-@pytest.fixture(scope="module")
-def scored_worlds() -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(1)
+def _independent_worlds(ev: EvidenceArrays, rng: np.random.Generator) -> SimulatedWorlds:
+    """Truth from the prior, the common cause, then values ~ N(mu, Sigma) with a dense Sigma."""
+    m = WORLDS_PER_STRUCTURE
+    scheming = rng.random(m) >= PRIOR
+    defeated = scheming & (rng.random(m) < COMMON_CAUSE)
+    mean = np.where(
+        (scheming & ~defeated)[None, :], ev.mu_scheming[:, None], ev.mu_not_scheming[:, None]
+    )
+    chol = np.linalg.cholesky(dense_sigma(ev))
+    return SimulatedWorlds(mean + chol @ rng.standard_normal((ev.n, m)), scheming, defeated)
+
+
+def test_library_simulator_draws_from_the_dense_model(rng: np.random.Generator) -> None:
+    ev = random_evidence(6, 2, 2, rng, sd_range=(0.4, 0.9), se_range=(0.4, 1.0))
+    worlds = simulate_worlds(ev, prior=0.3, common_cause=0.2, n_worlds=200_000, rng=rng)
+    assert worlds.scheming.mean() == pytest.approx(0.7, abs=0.005)
+    assert worlds.defeated.sum() / worlds.scheming.sum() == pytest.approx(0.2, abs=0.005)
+    looks_scheming = worlds.scheming & ~worlds.defeated
+    centred = worlds.values - np.where(
+        looks_scheming[None, :], ev.mu_scheming[:, None], ev.mu_not_scheming[:, None]
+    )
+    sigma = dense_sigma(ev)
+    np.testing.assert_allclose(np.cov(centred), sigma, atol=0.03 * np.max(np.diag(sigma)))
+
+
+def score_worlds(seed: int = 1) -> dict[str, np.ndarray]:
+    """P(not scheming) from the engine and from the naive sum, with the truth, on 4,000 worlds.
+
+    Figures for BENCHMARKS.md: ``python -c "from tests.test_calibration import report; report()"``.
+    """
+    rng = np.random.default_rng(seed)
     engine, naive, truth = [], [], []
     for s in range(STRUCTURES):
         # Ten findings, each on two of three shared factors as large as their own errors.
         ev = random_evidence(10, 3, 2, rng, sd_range=(0.4, 0.9), se_range=(0.4, 1.0))
-        worlds = simulate_worlds(
-            ev, prior=PRIOR, common_cause=COMMON_CAUSE, n_worlds=WORLDS_PER_STRUCTURE, rng=rng
-        )
+        worlds = _independent_worlds(ev, rng)
         resid = worlds.values - 0.5 * (ev.mu_not_scheming + ev.mu_scheming)[:, None]
         llr = llr_many(ev.covariance(), ev.delta, resid)
         p = expit(logit(PRIOR) + log_lr_common_cause(llr, COMMON_CAUSE))
@@ -58,6 +89,23 @@ def scored_worlds() -> dict[str, np.ndarray]:
         "naive": np.concatenate(naive),
         "not_scheming": np.concatenate(truth).astype(float),
     }
+
+
+@pytest.fixture(scope="module")
+def scored_worlds() -> dict[str, np.ndarray]:
+    return score_worlds()
+
+
+def report() -> None:
+    scored = score_worlds()
+    y = scored["not_scheming"]
+    for name in ("engine", "naive"):
+        fit = calibration_fit(scored[name], y)
+        ece = expected_calibration_error(scored[name], y)
+        print(
+            f"{name:7s} worlds {len(y)}  slope {fit.slope:.3f}  intercept {fit.intercept:+.3f}"
+            f"  ECE {ece:.4f}  AUROC {auroc(scored[name], y):.3f}"
+        )
 
 
 def test_engine_is_calibrated_on_worlds_from_its_model(

@@ -109,3 +109,116 @@ def test_missing_file_is_a_clean_error(tmp_path: Path) -> None:
     out = neurath("assess", str(tmp_path / "nope.yaml"))
     assert out.returncode == 2
     assert out.stderr.strip() == f"neurath: error: {tmp_path / 'nope.yaml'}: file not found"
+
+
+def _spec_with(**replacements: str) -> str:
+    text = SPEC_V1
+    for old, new in replacements.items():
+        assert old in text
+        text = text.replace(old, new)
+    return text
+
+
+# Files a user could plausibly hand over by mistake: (name, file contents, extra files,
+# fragment of the one-line message).
+MALFORMED = [
+    ("empty", "", {}, "a manifest must be a mapping"),
+    ("top-level list", "- 1\n- 2\n", {}, "a manifest must be a mapping"),
+    ("findings mapping", "version: 1\ntarget: m\nfindings: {a: 1}\n", {}, "field 'findings'"),
+    ("factors mapping", "version: 1\ntarget: m\nfactors: {a: 1}\n", {}, "field 'factors'"),
+    ("version true", _spec_with(**{"version: 1": "version: true"}), {}, "unsupported manifest"),
+    ("nan value", _spec_with(**{"value: 0.0": "value: .nan"}), {}, "field 'value'"),
+    ("huge se", _spec_with(**{"se: 0.01": "se: 1.0e+200"}), {}, "outside double precision"),
+    ("tiny se", _spec_with(**{"se: 0.01": "se: 1.0e-200"}), {}, "outside double precision"),
+    (
+        "factor list of lists",
+        _spec_with(**{"{honeypot-realism: 1.0, rater-pool-a: 0.5}": "[[honeypot-realism]]"}),
+        {},
+        "factor ids (strings)",
+    ),
+    ("deep nesting", "a: " + "[" * 100_000, {}, "m.yaml"),
+    (
+        "findings file is a folder",
+        SPEC_V1 + "findings_file: sub\n",
+        {"sub/": ""},
+        "cannot read findings file",
+    ),
+    ("empty findings file name", SPEC_V1 + 'findings_file: ""\n', {}, "field 'findings_file'"),
+    (
+        "nul in findings file name",
+        SPEC_V1 + 'findings_file: "a\\0b"\n',
+        {},
+        "cannot read findings file",
+    ),
+    (
+        "findings file not UTF-8",
+        SPEC_V1 + "findings_file: f.jsonl\n",
+        {"f.jsonl": b'{"id": "caf\xe9"}\n'},
+        "f.jsonl:1: not UTF-8",
+    ),
+    (
+        "findings file bad JSON",
+        SPEC_V1 + "findings_file: f.jsonl\n",
+        {"f.jsonl": "{oops\n"},
+        "f.jsonl:1",
+    ),
+    (
+        "factors dwarf errors",
+        _spec_with(**{"se: 0.01": "se: 1.0e-9", "sd: 0.3}": "sd: 1.0e+4}"}),
+        {},
+        "too much for an accurate solve",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "extra", "fragment"), MALFORMED, ids=[m[0] for m in MALFORMED]
+)
+def test_malformed_files_are_one_line_errors(
+    tmp_path: Path, name: str, text: str, extra: dict[str, str | bytes], fragment: str
+) -> None:
+    for rel, content in extra.items():
+        target = tmp_path / rel
+        if rel.endswith("/"):
+            target.mkdir()
+        elif isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content)
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    out = neurath("assess", str(path), "--json")
+    assert out.returncode == 2, (name, out.stdout, out.stderr[-500:])
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("neurath: error: "), out.stderr[-500:]
+    assert fragment in lines[0], lines[0]
+
+
+def test_markup_in_ids_is_printed_literally(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        _spec_with(**{"id: hp-1": "id: '[red]hp-1[/b]'", "target: model-x": "target: '[bold]x'"})
+    )
+    out = neurath("assess", str(path))
+    assert out.returncode == 0, out.stderr
+    assert "[red]hp-1[/b]" in out.stdout
+    assert "[bold]x" in out.stdout
+
+
+def test_ledger_errors_are_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(SPEC_V1)
+    foreign = tmp_path / "other.db"
+    import sqlite3
+
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE manifests (x)")
+    for args, fragment in [
+        (["assess", str(path), "--db", str(foreign)], "not a neurath ledger"),
+        (["assess", str(path), "--db", "sqlite:///"], "malformed SQLite URL"),
+        (["ledger", "list", "--db", str(tmp_path / "typo.db")], "no ledger there"),
+    ]:
+        out = neurath(*args)
+        assert out.returncode == 2, (args, out.stderr)
+        assert out.stderr.count("\n") == 1 and fragment in out.stderr, out.stderr
+    assert not (tmp_path / "typo.db").exists()

@@ -164,3 +164,48 @@ def test_ledger_locations() -> None:
         sqlite_path("postgresql://host/db")
     with pytest.raises(LedgerError, match="does not exist"):
         Ledger("/nonexistent-folder/l.db")
+
+
+def test_corrections_and_appends_are_checked_against_the_manifest(tmp_path: Path, manifest) -> None:
+    with Ledger(tmp_path / "l.db") as ledger:
+        mid = ledger.record_manifest(manifest)
+        (original,) = ledger.findings(manifest_id=mid)
+        renamed = original.finding.model_copy(update={"id": "other"})
+        with pytest.raises(LedgerError, match="a correction keeps the id"):
+            ledger.correct_finding(original.id, renamed, reason="x")
+        stray = original.finding.model_copy(update={"factors": {"no-such-factor": 1.0}})
+        with pytest.raises(LedgerError, match="no-such-factor"):
+            ledger.correct_finding(original.id, stray, reason="x")
+        with pytest.raises(LedgerError, match="already has finding 'hp-1'"):
+            ledger.append_finding(original.finding, target="model-x", manifest_id=mid)
+        with pytest.raises(LedgerError, match="is about 'model-x'"):
+            ledger.append_finding(renamed, target="model-y", manifest_id=mid)
+        added = ledger.append_finding(renamed, target="model-x", manifest_id=mid)
+        rebuilt = ledger.manifest(mid)
+        assert [f.id for f in rebuilt.findings] == ["hp-1", "other"]
+        assert ledger.findings(manifest_id=mid)[-1].id == added
+        assert ledger.count("findings") == 2
+
+
+def test_record_stores_manifest_and_assessment_together(tmp_path: Path, manifest) -> None:
+    result = assess(manifest)
+    with Ledger(tmp_path / "l.db") as ledger:
+        wrong = result.model_copy(update={"target": "someone-else"})
+        with pytest.raises(LedgerError, match="does not belong"):
+            ledger.record(manifest, wrong)
+        assert ledger.count("manifests") == 0
+        mid, aid = ledger.record(manifest, result, source="m.yaml")
+        assert ledger.assessments()[0].manifest_id == mid and ledger.assessments()[0].id == aid
+
+
+def test_rebuilt_manifest_names_no_findings_file(tmp_path: Path) -> None:
+    (tmp_path / "f.jsonl").write_text(
+        '{"id": "x", "experiment": "e", "value": 0, "se": 1, '
+        '"expected": {"not_scheming": 0, "scheming": 1}}\n'
+    )
+    (tmp_path / "m.yaml").write_text(SPEC_V1 + "findings_file: f.jsonl\n")
+    loaded = load_manifest(tmp_path / "m.yaml")
+    with Ledger(tmp_path / "l.db") as ledger:
+        rebuilt = ledger.manifest(ledger.record_manifest(loaded))
+    assert rebuilt.findings_file is None
+    assert [f.id for f in rebuilt.findings] == ["hp-1", "x"]

@@ -40,6 +40,8 @@ def test_brier_log_loss_and_auroc_match_sklearn(forecasts: tuple[np.ndarray, np.
 def test_auroc_counts_ties_as_half_and_needs_both_classes() -> None:
     assert auroc([0.5, 0.5, 0.9], [0, 1, 1]) == pytest.approx(0.75)
     assert math.isnan(auroc([0.1, 0.2], [1, 1]))
+    with pytest.raises(ValueError, match="0 or 1"):
+        auroc([0.1, 0.2, 0.3], [0, 2, 1])
 
 
 def test_calibration_slope_matches_unpenalised_logistic_regression(
@@ -99,3 +101,22 @@ def test_reassurance_counts() -> None:
 def test_metrics_reject_bad_input(p: list[float], y: list[float], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         brier_score(p, y)
+
+
+def test_calibration_fit_on_very_confident_forecasts_matches_sklearn(
+    rng: np.random.Generator,
+) -> None:
+    # Forecasts at 1e-8 and 1 - 1e-8 that are right only 70% of the time: badly overconfident,
+    # so the slope must come out far below 1 (Newton from slope 1 used to shoot to ~760).
+    x = np.where(rng.random(400) < 0.5, 18.4, -18.4)
+    truth_matches = rng.random(400) < 0.7
+    y = np.where(truth_matches, x > 0, x < 0).astype(float)
+    fit = calibration_fit(expit(x), y)
+    ref = LogisticRegression(C=np.inf, tol=1e-12, max_iter=1000).fit(x[:, None], y)
+    assert fit.converged
+    assert fit.slope == pytest.approx(ref.coef_[0, 0], rel=1e-4)
+    assert 0 < fit.slope < 0.1
+    # Outcomes unrelated to the forecasts: slope 0.
+    flat = calibration_fit([0.9, 0.1, 0.9, 0.1], [0, 1, 1, 0])
+    assert flat.converged
+    assert flat.slope == pytest.approx(0.0, abs=1e-9)

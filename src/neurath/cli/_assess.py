@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -38,8 +39,7 @@ def assess(file: str, as_json: bool, db: str | None, draws: int, seed: int) -> N
     stored = None
     if db is not None:
         with Ledger(db) as ledger:
-            manifest_id = ledger.record_manifest(manifest, source=file)
-            stored = ledger.record_assessment(result, manifest_id=manifest_id)
+            _, stored = ledger.record(manifest, result, source=file)
     if as_json:
         click.echo(json.dumps(_json_view(result, stored, db)))
     else:
@@ -79,14 +79,18 @@ def _json_view(result: Assessment, stored: int | None, db: str | None) -> dict[s
 def _print_tables(manifest: Manifest, r: Assessment) -> None:
     console = Console()
     lo, hi = r.interval
-    summary = Table(title=f"Overall safety assessment: {r.target}", show_header=False)
+    summary = Table(title=f"Overall safety assessment: {escape(r.target)}", show_header=False)
     summary.add_column(style="bold")
     summary.add_column()
-    spread = (
-        f"interval [{lo:.4f}, {hi:.4f}] ({r.interval_level:.0%}, {r.draws} draws)"
-        if r.draws
-        else "(no ranged inputs, so no interval)"
+    ranged = isinstance(manifest.common_cause, tuple) or any(
+        isinstance(f.sd, tuple) for f in manifest.factors
     )
+    if r.draws:
+        spread = f"interval [{lo:.4f}, {hi:.4f}] ({r.interval_level:.0%}, {r.draws} draws)"
+    elif ranged:
+        spread = "(no interval: --draws 0)"
+    else:
+        spread = "(no ranged inputs, so no interval)"
     summary.add_row("P(not scheming)", f"{r.p_not_scheming:.4f}   {spread}")
     summary.add_row("naive (independent)", f"{r.p_not_scheming_naive:.4f}")
     summary.add_row("prior", f"{r.prior_not_scheming:.4f}")
@@ -114,8 +118,8 @@ def _print_tables(manifest: Manifest, r: Assessment) -> None:
             f = by_id[fid]
             w = r.weights[fid]
             table.add_row(
-                fid,
-                f.experiment,
+                escape(fid),
+                escape(f.experiment),
                 f"{f.value:g} ± {f.se:g}",
                 f"{f.expected.not_scheming:g} / {f.expected.scheming:g}",
                 f"[red]{w:+.3f}[/red]" if w < 0 else f"{w:+.3f}",
@@ -135,7 +139,7 @@ def _print_tables(manifest: Manifest, r: Assessment) -> None:
             scale = (
                 f"[{fac.sd[0]:g}, {fac.sd[1]:g}]" if isinstance(fac.sd, tuple) else f"{fac.sd:g}"
             )
-            ftable.add_row(fid, fac.kind, scale, str(loads.get(fid, 0)), f"{value:+.3f}")
+            ftable.add_row(escape(fid), fac.kind, scale, str(loads.get(fid, 0)), f"{value:+.3f}")
         console.print(ftable)
     for message in r.warnings:
-        console.print(f"[yellow]warning:[/yellow] {message}")
+        console.print(f"[yellow]warning:[/yellow] {escape(message)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from neurath.cli._main import cli
@@ -20,22 +21,22 @@ def ledger() -> None:
 @click.option("--target", default=None, help="Only assessments of this target.")
 def list_assessments(db: str, target: str | None) -> None:
     """List stored assessments, oldest first."""
-    with Ledger(db) as store:
+    with Ledger(db, create=False) as store:
         rows = store.assessments(target=target)
         n_findings = store.count("findings")
-    table = Table(title=f"Assessments in {db} ({n_findings} finding records)")
+    table = Table(title=f"Assessments in {escape(db)} ({n_findings} finding records)")
     for col in ("id", "target", "P(not scheming)", "naive", "n", "n_eff", "author", "created"):
         table.add_column(col)
     for row in rows:
         a = row.assessment
         table.add_row(
             str(row.id),
-            a.target,
+            escape(a.target),
             f"{a.p_not_scheming:.4f}",
             f"{a.p_not_scheming_naive:.4f}",
             str(a.n_findings),
             f"{a.n_eff:.1f}",
-            row.author,
+            escape(row.author),
             row.created_at[:19],
         )
     Console().print(table)

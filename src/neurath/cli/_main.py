@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -12,6 +13,9 @@ from neurath._version import __version__
 EXIT_USER_ERROR = 2
 
 
+EXIT_INTERNAL_ERROR = 1
+
+
 class _NeurathGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -19,6 +23,18 @@ class _NeurathGroup(click.Group):
         except NeurathError as exc:
             click.echo(f"neurath: error: {exc}", err=True)
             ctx.exit(EXIT_USER_ERROR)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            # A bug, not a user mistake: still one line, with the way to get the traceback.
+            if os.environ.get("NEURATH_DEBUG"):
+                raise
+            click.echo(
+                f"neurath: internal error: {type(exc).__name__}: {exc} "
+                "(please report it; set NEURATH_DEBUG=1 to see the traceback)",
+                err=True,
+            )
+            ctx.exit(EXIT_INTERNAL_ERROR)
 
 
 @click.group(cls=_NeurathGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 from scipy.special import expit, logit
 
+from neurath._errors import AssessmentError
 from neurath.engine._arrays import EvidenceArrays
-from neurath.engine._kernel import FactorCovariance, FloatArray, GLSSolution, gls_solve
+from neurath.engine._kernel import (
+    FactorCovariance,
+    FloatArray,
+    GLSSolution,
+    IntArray,
+    gls_solve,
+)
 from neurath.evidence._assessment import Assessment
 from neurath.evidence._model import Manifest, point_value
 
 DEFAULT_DRAWS = 400
+
+_MAX_BACKWARD_ERROR = 1e-6
+_RELIABLE_PRECISION = 1e-8
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -105,7 +116,9 @@ def assess_arrays(
     c = point_value(common_cause)
     delta, resid = ev.delta, ev.residual
     cov = ev.covariance()
-    sol = gls_solve(cov, delta, resid)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        sol = gls_solve(cov, delta, resid)  # checked just below, with a message that says why
+    _check_solution(cov, delta, resid, sol)
     log_lr = float(log_lr_common_cause(sol.llr, c))
     p = float(posterior_not_scheming(prior, log_lr))
 
@@ -124,8 +137,14 @@ def assess_arrays(
 
     finding_contrib: dict[str, float] = {}
     factor_contrib: dict[str, float] = {}
+    unreliable: list[str] = []
     if contributions and ev.n:
-        finding_contrib, factor_contrib = _contributions(ev, cov, sol, c, top)
+        finding_contrib, factor_contrib, unreliable = _contributions(ev, cov, sol, c, top)
+    if not all(map(math.isfinite, (llr_naive, n_eff, *weights.tolist()))):
+        raise AssessmentError(
+            "the naive result, n_eff or the weights are not finite: the statistics are too "
+            "large or too precise for double precision; rescale them"
+        )
 
     ceiling = assurance_ceiling(prior, c)
     ids = ev.finding_ids
@@ -146,14 +165,56 @@ def assess_arrays(
         n_eff=n_eff,
         weights=dict(zip(ids, weights.tolist(), strict=True)),
         contributions=finding_contrib,
-        contributions_complete=contributions and (top is None or top >= ev.n),
+        contributions_complete=(
+            contributions and not unreliable and (top is None or top >= max(ev.n, ev.k))
+        ),
         factor_contributions=factor_contrib,
         warnings=_warnings(
             ev, p, p_naive, log_lr - llr_naive, ceiling, n_eff, weights, error_findings or []
+        )
+        + (
+            [
+                f"leave-one-out contributions of {len(unreliable)} finding(s) omitted "
+                f"({', '.join(unreliable[:5])}): numerically unreliable, because shared "
+                "factors dwarf their own errors"
+            ]
+            if unreliable
+            else []
         ),
         draws=used_draws,
         seed=seed,
     )
+
+
+def _check_solution(
+    cov: FactorCovariance, delta: FloatArray, resid: FloatArray, sol: GLSSolution
+) -> None:
+    """Refuse results that double precision cannot vouch for.
+
+    Woodbury subtracts nearly equal numbers when shared factors dwarf sampling errors, so the
+    solve is checked by its backward residual ``|Sigma u - Delta| / |Delta|``, which costs one
+    pass over B (``Sigma u = d u + B (B^T u)``) and never forms Sigma.
+    """
+    if not (math.isfinite(sol.llr) and math.isfinite(sol.information)):
+        raise AssessmentError(
+            "the log-likelihood ratio is not finite: the statistics are too large or too "
+            "precise for double precision; rescale them"
+        )
+    if cov.n == 0:
+        return
+    worst = 0.0
+    for target, x in ((delta, sol.u), (resid, sol.v)):
+        back = cov.d * x + cov.b @ (cov.b.T @ x)
+        scale = float(np.linalg.norm(target)) or 1.0
+        worst = max(worst, float(np.linalg.norm(back - target)) / scale)
+    if worst > _MAX_BACKWARD_ERROR:
+        ratio = float(np.max(cov.diag() / cov.d))
+        raise AssessmentError(
+            f"the shared factors are up to {ratio:.1e} times the variance of findings' own "
+            f"errors, too much for an accurate solve in double precision (relative residual "
+            f"{worst:.1e}); check factor sd and loadings, or give extra_sd to near-exact "
+            "findings"
+        )
 
 
 def _interval(
@@ -195,7 +256,7 @@ def _interval(
 
 def _contributions(
     ev: EvidenceArrays, cov: FactorCovariance, sol: GLSSolution, c: float, top: int | None
-) -> tuple[dict[str, float], dict[str, float]]:
+) -> tuple[dict[str, float], dict[str, float], list[str]]:
     """Leave-one-out changes in log-odds, for findings and for factors, from one factorisation.
 
     Finding i left out (Schur complement of the precision): ``LLR_-i = LLR - u_i v_i / P_ii``.
@@ -208,19 +269,33 @@ def _contributions(
     """
     uv = sol.u * sol.v
     ab = (cov.b.T @ sol.u) * (cov.b.T @ sol.v)
-    d_find = uv / cov.precision_diag()
-    d_fact = ab / cov.capacitance_inverse_diag(np.arange(ev.k))
+    p_diag = cov.precision_diag()
+    # P_ii = 1/d_i - (a quadratic form) cancels catastrophically when the factors explain
+    # almost all of a finding's variance; below 1e-8 of 1/d_i fewer than 8 digits survive.
+    rows = np.flatnonzero(p_diag * cov.d > _RELIABLE_PRECISION)
+    d_find = uv[rows] / p_diag[rows]
+    cols = np.arange(ev.k)
+    d_fact = ab / cov.capacitance_inverse_diag(cols)
     base = log_lr_common_cause(sol.llr, c)
-    findings = _ranked(ev.finding_ids, d_find, base - log_lr_common_cause(sol.llr - d_find, c), top)
-    factors = _ranked(ev.factor_ids, d_fact, base - log_lr_common_cause(sol.llr + d_fact, c), top)
-    return findings, factors
+    findings = _ranked(
+        ev.finding_ids, rows, d_find, base - log_lr_common_cause(sol.llr - d_find, c), top
+    )
+    factors = _ranked(
+        ev.factor_ids, cols, d_fact, base - log_lr_common_cause(sol.llr + d_fact, c), top
+    )
+    unreliable = [ev.finding_ids[i] for i in np.setdiff1d(np.arange(ev.n), rows)]
+    return findings, factors, unreliable
 
 
 def _ranked(
-    ids: tuple[str, ...], llr_change: FloatArray, log_odds_change: FloatArray, top: int | None
+    ids: tuple[str, ...],
+    idx: IntArray,
+    llr_change: FloatArray,
+    log_odds_change: FloatArray,
+    top: int | None,
 ) -> dict[str, float]:
     order = np.argsort(-np.abs(llr_change), kind="stable")[:top]
-    return {ids[int(o)]: float(log_odds_change[o]) for o in order}
+    return {ids[int(idx[o])]: float(log_odds_change[o]) for o in order}
 
 
 def _warnings(

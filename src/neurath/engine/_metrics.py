@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.special import expit
 
 _EPS = 1e-12
 
@@ -51,7 +52,8 @@ class CalibrationFit(NamedTuple):
     intercept: float
     """0 is calibrated; the sign says which way the predictions are biased."""
     converged: bool
-    """False when the fit diverged (e.g. perfect separation): slope is then a lower bound."""
+    """False when the maximum-likelihood fit did not settle (e.g. perfectly separated outcomes,
+    where the slope grows without bound): treat slope and intercept as unreliable then."""
 
 
 def calibration_fit(p: ArrayLike, outcome: ArrayLike, eps: float = 1e-9) -> CalibrationFit:
@@ -63,11 +65,14 @@ def calibration_fit(p: ArrayLike, outcome: ArrayLike, eps: float = 1e-9) -> Cali
     pa, ya = _as_pair(p, outcome)
     x = np.log(np.clip(pa, eps, 1 - eps)) - np.log1p(-np.clip(pa, eps, 1 - eps))
     design = np.column_stack([np.ones_like(x), x])
-    beta = np.array([0.0, 1.0])
+    # Start from the flat model: Newton from (0, 1) overshoots wildly when the forecasts are
+    # confident (logits near +-20 make the Hessian vanish), while from (0, 0) the log-likelihood
+    # is well curved and Newton with step halving climbs monotonically.
+    beta = np.zeros(2)
+    ll = _bernoulli_ll(design @ beta, ya)
     converged = False
-    for _ in range(100):
-        eta = design @ beta
-        mu = 1.0 / (1.0 + np.exp(-eta))
+    for _ in range(200):
+        mu = expit(design @ beta)
         w = np.maximum(mu * (1.0 - mu), 1e-12)
         grad = design.T @ (ya - mu)
         hess = design.T @ (design * w[:, None])
@@ -75,12 +80,16 @@ def calibration_fit(p: ArrayLike, outcome: ArrayLike, eps: float = 1e-9) -> Cali
             step = np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError:
             break
-        # Halve steps that would decrease the likelihood (guards against overshoot).
-        ll_old = _bernoulli_ll(eta, ya)
         scale = 1.0
-        while scale > 1e-6 and _bernoulli_ll(design @ (beta + scale * step), ya) < ll_old - 1e-12:
+        while scale > 1e-10:
+            trial = beta + scale * step
+            ll_trial = _bernoulli_ll(design @ trial, ya)
+            if ll_trial >= ll - 1e-12:
+                break
             scale /= 2.0
-        beta = beta + scale * step
+        else:
+            break  # no step improves the likelihood: stop where we are
+        beta, ll = trial, ll_trial
         if np.max(np.abs(scale * step)) < 1e-10:
             converged = True
             break
@@ -130,6 +139,8 @@ def ece_bootstrap(
     families (cluster bootstrap; Davison and Hinkley 1997, section 3.8) rather than targets.
     """
     pa, ya = _as_pair(p, outcome)
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
     point = _ece(pa, ya, bins)
     g = np.arange(len(pa)) if groups is None else np.asarray(groups).ravel()
     if len(g) != len(pa):
@@ -155,6 +166,8 @@ def auroc(score: ArrayLike, outcome: ArrayLike) -> float:
     sa, ya = np.asarray(score, dtype=np.float64).ravel(), np.asarray(outcome).ravel()
     if sa.shape != ya.shape:
         raise ValueError(f"score has {sa.size} entries but outcome has {ya.size}")
+    if not np.all((ya == 0) | (ya == 1)):
+        raise ValueError("outcomes must be 0 or 1")
     pos = ya == 1
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
     if n_pos == 0 or n_neg == 0:

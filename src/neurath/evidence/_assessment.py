@@ -16,7 +16,7 @@ class Assessment(BaseModel):
     means a finding (or modelling a factor) moved the assessment towards not scheming.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     schema_version: Literal[1] = 1
     """Version of this record's format."""

@@ -12,6 +12,7 @@ import getpass
 import hashlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,10 +20,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
 
-from neurath._errors import LedgerError
+from neurath._errors import LedgerError, ManifestError
 from neurath.evidence._assessment import Assessment
 from neurath.evidence._migrations import MIGRATIONS, Migration
-from neurath.evidence._model import Finding, Manifest
+from neurath.evidence._model import Finding, Manifest, check_references
 
 _BUSY_TIMEOUT_S = 60.0
 
@@ -62,9 +63,9 @@ def sqlite_path(url: str | Path) -> str:
             f"unsupported ledger URL scheme {scheme!r}: this release stores the ledger in SQLite; "
             "give a file path or sqlite:///path"
         )
-    if not rest.startswith("/"):
+    if not rest.startswith("/") or not rest[1:]:
         raise LedgerError(f"malformed SQLite URL {text!r}; write sqlite:///relative/path.db")
-    return rest[1:] or ":memory:"
+    return rest[1:]
 
 
 def _now() -> str:
@@ -92,24 +93,42 @@ class Ledger:
     Use as a context manager, or call :meth:`close`.
     """
 
-    def __init__(self, url: str | Path, *, author: str | None = None) -> None:
+    def __init__(self, url: str | Path, *, author: str | None = None, create: bool = True) -> None:
         self.path = sqlite_path(url)
         self.author = author or default_author()
         if self.path != ":memory:":
-            parent = Path(self.path).parent
-            if not parent.exists():
-                raise LedgerError(f"{self.path}: folder {str(parent)!r} does not exist")
+            target = Path(self.path)
+            if not target.parent.exists():
+                raise LedgerError(f"{self.path}: folder {str(target.parent)!r} does not exist")
+            if not create and not target.exists():
+                raise LedgerError(f"{self.path}: no ledger there (check the path)")
+            if target.is_dir():
+                raise LedgerError(f"{self.path}: is a folder, not a ledger file")
         try:
             self._conn = sqlite3.connect(
                 self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
             self._conn.execute("PRAGMA foreign_keys = ON")
             if self.path != ":memory:":
-                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._use_wal()
             self._conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"{self.path}: cannot open as a SQLite ledger: {exc}") from None
         self.migrate()
+
+    def _use_wal(self) -> None:
+        """Switch to WAL once; changing the mode does not wait on the busy timeout, so retry."""
+        deadline = time.monotonic() + _BUSY_TIMEOUT_S
+        while True:
+            try:
+                mode = self._conn.execute("PRAGMA journal_mode").fetchone()[0]
+                if mode != "wal":
+                    self._conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -141,6 +160,23 @@ class Ledger:
     # -- schema ----------------------------------------------------------------------------
     def migrate(self, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
         """Apply the migrations not yet applied, in order; return the names applied now."""
+        try:
+            return self._migrate(migrations)
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"{self.path}: cannot prepare the ledger: {exc}") from None
+
+    def _migrate(self, migrations: Sequence[Migration]) -> list[str]:
+        tables = {
+            r[0]
+            for r in self._conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        }
+        if tables and "_neurath_migrations" not in tables:
+            raise LedgerError(
+                f"{self.path}: a SQLite database but not a neurath ledger (it has tables "
+                f"{', '.join(sorted(tables)[:5])}); choose another file"
+            )
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS _neurath_migrations "
             "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
@@ -176,40 +212,59 @@ class Ledger:
     # -- writing ---------------------------------------------------------------------------
     def record_manifest(self, manifest: Manifest, *, source: str | None = None) -> int:
         """Store a manifest and all its findings in one transaction; return the manifest id."""
-        header = manifest.model_dump_json(exclude={"findings"})
-        bodies = [f.model_dump_json() for f in manifest.findings]
-        digest = hashlib.sha256(header.encode())
-        for b in bodies:
-            digest.update(b.encode())
-        now = _now()
         with self._write() as conn:
-            cur = conn.execute(
-                "INSERT INTO manifests (target, sha256, header, source, author, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (manifest.target, digest.hexdigest(), header, source, self.author, now),
+            return self._insert_manifest(conn, manifest, source)
+
+    def record(
+        self, manifest: Manifest, assessment: Assessment, *, source: str | None = None
+    ) -> tuple[int, int]:
+        """Store a manifest and its assessment together (both or neither).
+
+        Returns:
+            The manifest id and the assessment id.
+        """
+        if assessment.target != manifest.target:
+            raise LedgerError(
+                f"assessment of {assessment.target!r} does not belong to a manifest about "
+                f"{manifest.target!r}"
             )
-            manifest_id = _lastrowid(cur)
-            conn.executemany(
-                "INSERT INTO findings (manifest_id, finding_id, target, body, author, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    (manifest_id, f.id, manifest.target, b, self.author, now)
-                    for f, b in zip(manifest.findings, bodies, strict=True)
-                ),
-            )
-        return manifest_id
+        with self._write() as conn:
+            manifest_id = self._insert_manifest(conn, manifest, source)
+            return manifest_id, self._insert_assessment(conn, assessment, manifest_id)
+
+    def record_assessment(self, assessment: Assessment, *, manifest_id: int | None = None) -> int:
+        """Store an assessment (of the manifest ``manifest_id``, if given); return its id."""
+        with self._write() as conn:
+            return self._insert_assessment(conn, assessment, manifest_id)
 
     def append_finding(
         self, finding: Finding, *, target: str, manifest_id: int | None = None
     ) -> int:
-        """Store one new finding about ``target``; return its record id."""
+        """Store one new finding about ``target`` (in manifest ``manifest_id``); return its id.
+
+        Raises:
+            LedgerError: The finding names a factor the manifest lacks, or reuses the id of one
+                of its current findings (record a correction instead).
+        """
         with self._write() as conn:
-            cur = conn.execute(
-                "INSERT INTO findings (manifest_id, finding_id, target, body, author, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (manifest_id, finding.id, target, finding.model_dump_json(), self.author, _now()),
-            )
-            return _lastrowid(cur)
+            if manifest_id is not None:
+                header = self._header(conn, manifest_id)
+                if header.target != target:
+                    raise LedgerError(
+                        f"manifest {manifest_id} is about {header.target!r}, not {target!r}"
+                    )
+                taken = conn.execute(
+                    "SELECT id FROM findings f WHERE manifest_id = ? AND finding_id = ? AND NOT "
+                    "EXISTS (SELECT 1 FROM findings g WHERE g.supersedes = f.id)",
+                    (manifest_id, finding.id),
+                ).fetchone()
+                if taken is not None:
+                    raise LedgerError(
+                        f"manifest {manifest_id} already has finding {finding.id!r} (record "
+                        f"{taken[0]}); record a correction of it instead"
+                    )
+                _check_against(header, finding)
+            return self._insert_finding(conn, manifest_id, target, finding, self.author)
 
     def correct_finding(
         self, record_id: int, finding: Finding, *, reason: str, author: str | None = None
@@ -217,17 +272,23 @@ class Ledger:
         """Record a correction of finding record ``record_id``; the old record stays.
 
         Raises:
-            LedgerError: No such record, no reason given, or the record was already corrected
-                (correct the newest version instead).
+            LedgerError: No such record, no reason given, a different finding id, a factor the
+                manifest lacks, or the record was already corrected (correct the newest one).
         """
         if not reason.strip():
             raise LedgerError("a correction needs a reason")
         with self._write() as conn:
             old = conn.execute(
-                "SELECT manifest_id, target FROM findings WHERE id = ?", (record_id,)
+                "SELECT manifest_id, target, finding_id FROM findings WHERE id = ?", (record_id,)
             ).fetchone()
             if old is None:
                 raise LedgerError(f"no finding record {record_id} in {self.path}")
+            manifest_id, target, finding_id = old
+            if finding.id != finding_id:
+                raise LedgerError(
+                    f"record {record_id} is finding {finding_id!r}; a correction keeps the id "
+                    f"(got {finding.id!r})"
+                )
             newer = conn.execute(
                 "SELECT id FROM findings WHERE supersedes = ?", (record_id,)
             ).fetchone()
@@ -236,38 +297,85 @@ class Ledger:
                     f"finding record {record_id} was already corrected by record {newer[0]}; "
                     "correct that one instead"
                 )
-            cur = conn.execute(
-                "INSERT INTO findings (manifest_id, finding_id, target, body, author, created_at, "
-                "supersedes, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    old[0],
-                    finding.id,
-                    old[1],
-                    finding.model_dump_json(),
-                    author or self.author,
-                    _now(),
-                    record_id,
-                    reason,
-                ),
+            if manifest_id is not None:
+                _check_against(self._header(conn, manifest_id), finding)
+            return self._insert_finding(
+                conn, manifest_id, target, finding, author or self.author, record_id, reason
             )
-            return _lastrowid(cur)
 
-    def record_assessment(self, assessment: Assessment, *, manifest_id: int | None = None) -> int:
-        """Store an assessment (of the manifest ``manifest_id``, if given); return its id."""
-        with self._write() as conn:
-            cur = conn.execute(
-                "INSERT INTO assessments (manifest_id, target, p_not_scheming, body, author, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    manifest_id,
-                    assessment.target,
-                    assessment.p_not_scheming,
-                    assessment.model_dump_json(),
-                    self.author,
-                    _now(),
-                ),
-            )
-            return _lastrowid(cur)
+    def _insert_manifest(
+        self, conn: sqlite3.Connection, manifest: Manifest, source: str | None
+    ) -> int:
+        header = manifest.model_dump_json(exclude={"findings"})
+        bodies = [f.model_dump_json() for f in manifest.findings]
+        digest = hashlib.sha256(header.encode())
+        for b in bodies:
+            digest.update(b.encode())
+        now = _now()
+        cur = conn.execute(
+            "INSERT INTO manifests (target, sha256, header, source, author, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (manifest.target, digest.hexdigest(), header, source, self.author, now),
+        )
+        manifest_id = _lastrowid(cur)
+        conn.executemany(
+            "INSERT INTO findings (manifest_id, finding_id, target, body, author, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                (manifest_id, f.id, manifest.target, b, self.author, now)
+                for f, b in zip(manifest.findings, bodies, strict=True)
+            ),
+        )
+        return manifest_id
+
+    def _insert_finding(
+        self,
+        conn: sqlite3.Connection,
+        manifest_id: int | None,
+        target: str,
+        finding: Finding,
+        author: str,
+        supersedes: int | None = None,
+        reason: str | None = None,
+    ) -> int:
+        cur = conn.execute(
+            "INSERT INTO findings (manifest_id, finding_id, target, body, author, created_at, "
+            "supersedes, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                manifest_id,
+                finding.id,
+                target,
+                finding.model_dump_json(),
+                author,
+                _now(),
+                supersedes,
+                reason,
+            ),
+        )
+        return _lastrowid(cur)
+
+    def _insert_assessment(
+        self, conn: sqlite3.Connection, assessment: Assessment, manifest_id: int | None
+    ) -> int:
+        cur = conn.execute(
+            "INSERT INTO assessments (manifest_id, target, p_not_scheming, body, author, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                manifest_id,
+                assessment.target,
+                assessment.p_not_scheming,
+                assessment.model_dump_json(),
+                self.author,
+                _now(),
+            ),
+        )
+        return _lastrowid(cur)
+
+    def _header(self, conn: sqlite3.Connection, manifest_id: int) -> Manifest:
+        row = conn.execute("SELECT header FROM manifests WHERE id = ?", (manifest_id,)).fetchone()
+        if row is None:
+            raise LedgerError(f"no manifest {manifest_id} in {self.path}")
+        return Manifest.model_validate_json(row[0])
 
     # -- reading ---------------------------------------------------------------------------
     def findings(
@@ -317,22 +425,19 @@ class Ledger:
         return [LedgerRecord(r[0], Finding.model_validate_json(r[1]), *r[2:]) for r in rows]
 
     def manifest(self, manifest_id: int, *, current: bool = True) -> Manifest:
-        """Rebuild a stored manifest; with ``current``, corrections of its findings applied."""
-        row = self._conn.execute(
-            "SELECT header FROM manifests WHERE id = ?", (manifest_id,)
-        ).fetchone()
-        if row is None:
-            raise LedgerError(f"no manifest {manifest_id} in {self.path}")
-        header = Manifest.model_validate_json(row[0])
-        if current:
-            findings = [r.finding for r in self.findings(manifest_id=manifest_id)]
-        else:
-            findings = [
-                r.finding
-                for r in self.findings(manifest_id=manifest_id, current=False)
-                if r.supersedes is None
-            ]
-        return header.model_copy(update={"findings": findings})
+        """Rebuild a stored manifest; with ``current``, corrections of its findings applied.
+
+        The findings from its ``findings_file`` are already among its findings, so the
+        rebuilt manifest names no findings file.
+        """
+        header = self._header(self._conn, manifest_id)
+        records = self.findings(manifest_id=manifest_id, current=current)
+        findings = [r.finding for r in records if current or r.supersedes is None]
+        try:
+            check_references(header.factors, findings)
+        except ManifestError as exc:
+            raise LedgerError(f"manifest {manifest_id} in {self.path}: {exc}") from None
+        return header.model_copy(update={"findings": findings, "findings_file": None})
 
     def assessments(self, *, target: str | None = None) -> list[StoredAssessment]:
         """Stored assessments, oldest first."""
@@ -351,6 +456,16 @@ class Ledger:
         if table not in ("manifests", "findings", "assessments"):
             raise LedgerError(f"no table {table!r}; choose manifests, findings or assessments")
         return int(self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+def _check_against(header: Manifest, finding: Finding) -> None:
+    known = {f.id for f in header.factors}
+    unknown = sorted(set(finding.factors) - known)
+    if unknown:
+        raise LedgerError(
+            f"finding {finding.id!r} names factor(s) {', '.join(unknown)} that manifest of "
+            f"{header.target!r} does not define"
+        )
 
 
 def _lastrowid(cur: sqlite3.Cursor) -> int:

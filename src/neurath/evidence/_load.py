@@ -31,11 +31,13 @@ def load_manifest(path: str | Path) -> Manifest:
     path = Path(path)
     where = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ManifestError("file not found", file=where) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"cannot read file: {exc}", file=where) from None
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"not UTF-8 text (byte {exc.start})", file=where) from None
+    except (OSError, ValueError) as exc:
+        raise ManifestError(f"cannot read file: {_os_reason(exc)}", file=where) from None
     data = _parse_document(text, where, as_json=path.suffix.lower() == ".json")
     return manifest_from_data(data, file=where, base_dir=path.parent)
 
@@ -57,7 +59,7 @@ def manifest_from_data(
     version = data.get("version")
     if version is None:
         raise ManifestError("missing; write 'version: 1'", file=file, field="version")
-    if version != MANIFEST_VERSION:
+    if type(version) is not int or version != MANIFEST_VERSION:
         raise ManifestError(
             f"unsupported manifest version {version!r}; this neurath reads version "
             f"{MANIFEST_VERSION}",
@@ -87,30 +89,47 @@ def load_findings_jsonl(path: str | Path, *, referenced_from: str | None = None)
     """Read findings from a JSON Lines file: one finding object per line, blank lines ignored."""
     path = Path(path)
     where = str(path)
+    hint = f" (named by findings_file in {referenced_from})" if referenced_from else ""
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open(encoding="utf-8-sig")
     except FileNotFoundError:
-        hint = f" (named by findings_file in {referenced_from})" if referenced_from else ""
         raise ManifestError(f"findings file not found{hint}", file=where) from None
+    except (OSError, ValueError) as exc:
+        raise ManifestError(
+            f"cannot read findings file{hint}: {_os_reason(exc)}", file=where
+        ) from None
     findings: list[Finding] = []
-    with handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                findings.append(Finding.model_validate_json(line))
-            except ValidationError as exc:
-                raw = _loose_json(line)
-                fid = raw.get("id") if isinstance(raw, dict) else None
-                err = _manifest_error(exc, file=where, document={}, loc_prefix=("findings", 0))
-                raise ManifestError(
-                    err.reason,
-                    file=where,
-                    line=lineno,
-                    finding=str(fid) if fid is not None else f"line {lineno}",
-                    field=err.field,
-                ) from None
+    lineno = 0
+    try:
+        with handle:
+            for lineno, line in enumerate(handle, start=1):
+                if line.strip():
+                    findings.append(_finding_from_line(line, where, lineno))
+    except UnicodeDecodeError as exc:
+        raise ManifestError(
+            f"not UTF-8 text (byte {exc.start})", file=where, line=lineno + 1
+        ) from None
+    except OSError as exc:
+        raise ManifestError(
+            f"cannot read findings file{hint}: {_os_reason(exc)}", file=where
+        ) from None
     return findings
+
+
+def _finding_from_line(line: str, where: str, lineno: int) -> Finding:
+    try:
+        return Finding.model_validate_json(line)
+    except ValidationError as exc:
+        raw = _loose_json(line)
+        fid = raw.get("id") if isinstance(raw, dict) else None
+        err = _manifest_error(exc, file=where, document={}, loc_prefix=("findings", 0))
+        raise ManifestError(
+            err.reason,
+            file=where,
+            line=lineno,
+            finding=str(fid) if fid is not None else f"line {lineno}",
+            field=err.field,
+        ) from None
 
 
 def _parse_document(text: str, where: str, *, as_json: bool) -> Any:
@@ -119,8 +138,12 @@ def _parse_document(text: str, where: str, *, as_json: bool) -> Any:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise ManifestError(f"malformed JSON: {exc.msg}", file=where, line=exc.lineno) from None
+        except RecursionError:
+            raise ManifestError("malformed JSON: nested too deeply", file=where) from None
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise ManifestError("malformed YAML: nested too deeply", file=where) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -131,8 +154,14 @@ def _parse_document(text: str, where: str, *, as_json: bool) -> Any:
 def _loose_json(line: str) -> Any:
     try:
         return json.loads(line)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return None
+
+
+def _os_reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc)
 
 
 def _with_file(exc: ManifestError, file: str | None) -> ManifestError:

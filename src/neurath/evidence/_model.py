@@ -6,6 +6,8 @@ Format version 1. Every model here is user input, so unknown keys are rejected
 
 from __future__ import annotations
 
+import math
+import sys
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -125,16 +127,36 @@ class Finding(_Strict):
     @classmethod
     def _list_means_loading_one(cls, v: Any) -> Any:
         if isinstance(v, list):
+            if not all(isinstance(x, str) for x in v):
+                raise ValueError("a list of factors must hold factor ids (strings)")
             duplicated = sorted({x for x in v if v.count(x) > 1}, key=str)
             if duplicated:
                 raise ValueError(f"factor ids listed twice: {', '.join(map(str, duplicated))}")
             return {fid: 1.0 for fid in v}
         return v
 
+    @model_validator(mode="after")
+    def _representable(self) -> Finding:
+        # Each of these enters the engine; past double precision's range it would turn into
+        # inf, 0 or NaN there instead of failing here with a name attached.
+        variance = self.se * self.se + self.extra_sd * self.extra_sd
+        if not (math.isfinite(variance) and variance >= sys.float_info.min):
+            raise ValueError(
+                f"se**2 + extra_sd**2 = {variance:g} is outside double precision's range; "
+                "rescale the statistic"
+            )
+        mid = 0.5 * self.expected.not_scheming + 0.5 * self.expected.scheming
+        if not (math.isfinite(self.expected.separation) and math.isfinite(self.value - mid)):
+            raise ValueError(
+                "value and expected values are too large to compare in double precision; "
+                "rescale the statistic"
+            )
+        return self
+
     @property
     def variance(self) -> float:
         """Independent error variance: ``se**2 + extra_sd**2``."""
-        return self.se**2 + self.extra_sd**2
+        return self.se * self.se + self.extra_sd * self.extra_sd
 
 
 class Manifest(_Strict):
@@ -152,7 +174,7 @@ class Manifest(_Strict):
     """Shared factors that make findings' errors correlated."""
     findings: list[Finding] = Field(default_factory=list)
     """The findings written inline (those from ``findings_file`` are appended on loading)."""
-    findings_file: str | None = None
+    findings_file: str | None = Field(default=None, min_length=1)
     """A JSON Lines file of further findings, relative to the manifest's folder."""
     description: str = ""
     """Free text about the evidence base."""
