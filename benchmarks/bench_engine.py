@@ -176,7 +176,7 @@ def main() -> None:
     report["scale"] = bench_scale(n, k, 5, repeats)
     for label, row in report["scale"].items():
         print(
-            f"  {label:12s} median {row['median_s']:.2f} s (min {row['min_s']:.2f}, max "
+            f"  {label:13s} median {row['median_s']:.2f} s (min {row['min_s']:.2f}, max "
             f"{row['max_s']:.2f})  peak RSS {row['peak_rss_mib']:.0f} MiB "
             f"(inputs alone {row['rss_after_inputs_mib']:.0f} MiB)"
         )
