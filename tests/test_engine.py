@@ -9,7 +9,7 @@ import pytest
 from scipy.special import expit, logit
 from scipy.stats import multivariate_normal
 
-from neurath import Factor, Manifest, assess
+from neurath import AssessmentError, Factor, Manifest, assess
 from neurath.engine import (
     EvidenceArrays,
     assess_arrays,
@@ -232,3 +232,55 @@ def test_unused_factor_and_failed_experiment_are_reported() -> None:
     warnings = " | ".join(assess(m).warnings)
     assert "loaded by no finding: idle" in warnings
     assert "failed experiments (f)" in warnings
+
+
+def test_contributions_lost_to_cancellation_are_omitted_and_named() -> None:
+    # A factor 10^10 times the finding's own variance: the solve is still accurate, but
+    # P_ii = 1/d - (almost 1/d) keeps too few digits for an honest leave-one-out figure.
+    m = Manifest.model_validate(
+        {
+            "version": 1,
+            "target": "m",
+            "factors": [{"id": "huge", "kind": "assumption", "sd": 1000.0}],
+            "findings": [
+                {
+                    "id": "f",
+                    "experiment": "x",
+                    "value": 0.2,
+                    "se": 0.01,
+                    "expected": {"not_scheming": 1.0, "scheming": 0.0},
+                    "factors": ["huge"],
+                }
+            ],
+        }
+    )
+    r = assess(m)
+    assert "f" not in r.contributions
+    assert not r.contributions_complete
+    assert any("contributions of 1 finding(s) omitted (f)" in w for w in r.warnings)
+    # The headline numbers themselves stay exact.
+    sigma = 0.01**2 + 1000.0**2
+    assert r.llr == pytest.approx(1.0 * (0.2 - 0.5) / sigma, rel=1e-6)
+
+
+def test_evidence_beyond_double_precision_is_refused() -> None:
+    m = Manifest.model_validate(
+        {
+            "version": 1,
+            "target": "m",
+            "factors": [{"id": "huge", "kind": "assumption", "sd": 1e4}],
+            "findings": [
+                {
+                    "id": f"f{i}",
+                    "experiment": "x",
+                    "value": 0.1 * i,
+                    "se": 1e-9,
+                    "expected": {"not_scheming": 1.0, "scheming": 0.0},
+                    "factors": ["huge"],
+                }
+                for i in range(3)
+            ],
+        }
+    )
+    with pytest.raises(AssessmentError, match="too much for an accurate solve"):
+        assess(m)

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from neurath.engine._kernel import FactorCovariance, FloatArray, IntArray
-from neurath.evidence._model import Manifest, point_value
+from neurath.evidence._model import Manifest
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class EvidenceArrays:
 
     @property
     def sd_point(self) -> FloatArray:
-        """Point scales: each range's midpoint (see :func:`neurath.evidence.point_value`)."""
+        """Point scales: each range's midpoint (as :func:`neurath.evidence.point_value`)."""
         return 0.5 * (self.sd_lo + self.sd_hi)
 
     @property
@@ -103,6 +103,3 @@ class EvidenceArrays:
         """``Sigma = D + B B^T`` at the given factor scales (default: the point scales)."""
         scales = self.sd_point if sd is None else sd
         return FactorCovariance(self.variance, self.unscaled_loadings(), scales)
-
-
-__all__ = ["EvidenceArrays", "point_value"]

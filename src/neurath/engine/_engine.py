@@ -130,6 +130,11 @@ def assess_arrays(
         weights = delta * sol.u / sol.information
     else:
         n_eff, weights = 0.0, np.zeros(0)
+    if not (math.isfinite(llr_naive) and math.isfinite(n_eff) and np.all(np.isfinite(weights))):
+        raise AssessmentError(
+            "the naive result, n_eff or the weights are not finite: the statistics are too "
+            "large or too precise for double precision; rescale them"
+        )
 
     interval, used_draws = _interval(
         ev, cov, prior, common_cause, sol.llr, draws, seed, interval_level, progress
@@ -140,11 +145,6 @@ def assess_arrays(
     unreliable: list[str] = []
     if contributions and ev.n:
         finding_contrib, factor_contrib, unreliable = _contributions(ev, cov, sol, c, top)
-    if not all(map(math.isfinite, (llr_naive, n_eff, *weights.tolist()))):
-        raise AssessmentError(
-            "the naive result, n_eff or the weights are not finite: the statistics are too "
-            "large or too precise for double precision; rescale them"
-        )
 
     ceiling = assurance_ceiling(prior, c)
     ids = ev.finding_ids
@@ -170,16 +170,15 @@ def assess_arrays(
         ),
         factor_contributions=factor_contrib,
         warnings=_warnings(
-            ev, p, p_naive, log_lr - llr_naive, ceiling, n_eff, weights, error_findings or []
-        )
-        + (
-            [
-                f"leave-one-out contributions of {len(unreliable)} finding(s) omitted "
-                f"({', '.join(unreliable[:5])}): numerically unreliable, because shared "
-                "factors dwarf their own errors"
-            ]
-            if unreliable
-            else []
+            ev,
+            p,
+            p_naive,
+            log_lr - llr_naive,
+            ceiling,
+            n_eff,
+            weights,
+            error_findings or [],
+            unreliable,
         ),
         draws=used_draws,
         seed=seed,
@@ -307,6 +306,7 @@ def _warnings(
     n_eff: float,
     weights: FloatArray,
     error_findings: list[str],
+    unreliable: list[str],
 ) -> list[str]:
     out: list[str] = []
     if ev.n == 0:
@@ -344,5 +344,11 @@ def _warnings(
         out.append(
             f"{len(error_findings)} finding(s) come from failed experiments "
             f"({', '.join(error_findings[:5])}); their values are assessed as reported"
+        )
+    if unreliable:
+        out.append(
+            f"leave-one-out contributions of {len(unreliable)} finding(s) omitted "
+            f"({', '.join(unreliable[:5])}): numerically unreliable, because shared factors "
+            "dwarf their own errors"
         )
     return out
