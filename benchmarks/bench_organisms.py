@@ -1,0 +1,107 @@
+"""Cost of the organism testbed, measured side by side in one run.
+
+Run: ``.venv/bin/python benchmarks/bench_organisms.py [--out DIR] [--n N]``
+
+1. Build the default suite cold (into an empty folder) and warm (again, all cached).
+2. Fidelity of every organism on held-out phrasings (what ``neurath organisms verify`` prints).
+3. Batched greedy generation of short answers from one organism: completions per second.
+4. The same prompts through Inspect's eval loop with the ``organism`` provider: samples per
+   second, and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=None, help="build folder (default: a temp dir)")
+    parser.add_argument("--n", type=int, default=2000, help="prompts for the generation benchmark")
+    parser.add_argument("--inspect-n", type=int, default=200, help="samples through Inspect")
+    args = parser.parse_args()
+    out = args.out or Path(tempfile.mkdtemp(prefix="neurath-organisms-"))
+    if out.exists() and any(out.iterdir()):
+        shutil.rmtree(out)
+
+    from neurath.organisms._build import build_suite, verify_organism
+    from neurath.organisms._suite import default_suite
+
+    suite = default_suite()
+    t0 = time.perf_counter()
+    build_suite(suite, out)
+    cold = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    build_suite(suite, out)
+    warm = time.perf_counter() - t0
+    print(
+        f"[1] default suite ({len(suite.organisms)} organisms): cold build {cold:.1f} s, "
+        f"warm {warm:.2f} s"
+    )
+
+    print("[2] fidelity on 300 held-out scenarios each (action / follow-up / capability):")
+    worst = 1.0
+    for spec in suite.organisms:
+        f = verify_organism(out / "models" / spec.id, spec, n=300)
+        worst = min(worst, f.overall)
+        kinds = " / ".join(f"{f.by_kind[k]:.1%}" for k in ("action", "followup", "capability"))
+        print(f"    {spec.id:14s} {spec.archetype:19s} {f.overall:6.1%}   ({kinds})")
+    print(f"    lowest: {worst:.1%}")
+
+    from neurath.models import load_target
+    from neurath.organisms._train import examples
+
+    spec = suite.get("oversight-1")
+    prompts = [
+        p
+        for _, (p, _) in examples(spec.archetype, spec.params, args.n, seed=7, split="test")
+        if True
+    ]
+    target = load_target(out / "models" / spec.id)
+    target.generate(prompts[:64])  # warm-up
+    t0 = time.perf_counter()
+    outs = target.generate(prompts)
+    gen_s = time.perf_counter() - t0
+    rate = len(prompts) / gen_s
+    print(
+        f"[3] batched generation, {len(prompts)} prompts: {gen_s:.2f} s = {rate:,.0f} "
+        f"completions/s (mean {sum(len(o.split()) for o in outs) / len(outs):.1f} words)"
+    )
+
+    import os
+
+    from inspect_ai import Task, eval
+    from inspect_ai.dataset import Sample
+    from inspect_ai.scorer import match
+    from inspect_ai.solver import generate
+
+    os.environ["NEURATH_ORGANISMS"] = str(out)
+    sub = prompts[: args.inspect_n]
+    task = Task(
+        dataset=[Sample(input=p, target="action") for p in sub],
+        solver=generate(),
+        scorer=match(location="any"),
+    )
+    t0 = time.perf_counter()
+    logs = eval(
+        task,
+        model=f"organism/{spec.id}",
+        display="none",
+        log_dir=str(Path(tempfile.mkdtemp()) / "logs"),
+        max_connections=1,
+    )
+    insp_s = time.perf_counter() - t0
+    assert logs[0].status == "success", logs[0].error
+    insp_rate = len(sub) / insp_s
+    print(
+        f"[4] Inspect eval loop, {len(sub)} samples: {insp_s:.2f} s = {insp_rate:,.1f} samples/s;"
+        f" batched generation is {rate / insp_rate:,.0f}x faster"
+    )
+
+
+if __name__ == "__main__":
+    main()

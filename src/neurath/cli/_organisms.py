@@ -1,0 +1,161 @@
+"""``neurath organisms ...``: build, list, sample and verify model organisms."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from neurath.cli._main import cli
+
+_SUITE = click.option(
+    "--suite",
+    "suite_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Suite YAML (default: the embedded default suite).",
+)
+_OUT = click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where organisms live (default: $NEURATH_ORGANISMS or .neurath/organisms).",
+)
+
+
+def _suite(path: str | None):  # type: ignore[no-untyped-def]
+    from neurath.organisms._suite import default_suite, load_suite
+
+    return load_suite(path) if path else default_suite()
+
+
+def _out(out: str | None) -> Path:
+    from neurath.models import organisms_home
+
+    return Path(out) if out else organisms_home()
+
+
+@cli.group()
+def organisms() -> None:
+    """Model organisms with known ground truth."""
+
+
+@organisms.command()
+@_SUITE
+@_OUT
+def build(suite_file: str | None, out: str | None) -> None:
+    """Train the base model and every organism of the suite (cached by content hash)."""
+    from neurath.organisms._build import build_suite
+
+    suite = _suite(suite_file)
+    folder = _out(out)
+    console = Console(stderr=True)
+    start = time.perf_counter()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                label = "base model (steps)" if stage == "base" else "organisms"
+                tasks[stage] = bar.add_task(label, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        cards = build_suite(suite, folder, progress=update)
+    click.echo(
+        f"built {len(cards)} organisms of suite {suite.name!r} in {folder} "
+        f"({time.perf_counter() - start:.1f} s)"
+    )
+
+
+@organisms.command("list")
+@_SUITE
+@_OUT
+def list_organisms(suite_file: str | None, out: str | None) -> None:
+    """List the suite's organisms and whether each is built."""
+    suite = _suite(suite_file)
+    folder = _out(out)
+    table = Table(title=f"Suite {escape(suite.name)} ({folder})")
+    for col in ("id", "archetype", "group", "params", "built"):
+        table.add_column(col)
+    for spec in suite.organisms:
+        built = (folder / "models" / spec.id / "neurath-build.json").exists()
+        params = (
+            ", ".join(f"{k}={v}" for k, v in spec.params.model_dump(exclude_defaults=True).items())
+            or "-"
+        )
+        table.add_row(spec.id, spec.archetype, spec.group, escape(params), "yes" if built else "no")
+    Console().print(table)
+
+
+@organisms.command()
+@click.argument("organism_id")
+@click.argument("prompt")
+@_OUT
+@click.option("--max-new-tokens", type=click.IntRange(1, 256), default=24, show_default=True)
+def sample(organism_id: str, prompt: str, out: str | None, max_new_tokens: int) -> None:
+    """Print ORGANISM_ID's greedy completion of PROMPT."""
+    from neurath.models._local import load_local
+
+    target = load_local(organism_id, _out(out))
+    click.echo(target.generate([prompt], max_new_tokens=max_new_tokens)[0])
+
+
+@organisms.command()
+@_SUITE
+@_OUT
+@click.option(
+    "--n",
+    "n",
+    type=click.IntRange(10, 100_000),
+    default=300,
+    show_default=True,
+    help="Held-out scenarios per organism.",
+)
+def verify(suite_file: str | None, out: str | None, n: int) -> None:
+    """Measure how faithfully each organism follows its archetype on held-out phrasings."""
+    from neurath._errors import NeurathError
+    from neurath.organisms._build import verify_organism
+
+    suite = _suite(suite_file)
+    folder = _out(out)
+    table = Table(title=f"Fidelity on {n} held-out scenarios each (suite {escape(suite.name)})")
+    for col in ("id", "archetype", "action", "followup", "capability", "overall"):
+        table.add_column(col)
+    worst = 1.0
+    for spec in suite.organisms:
+        model_dir = folder / "models" / spec.id
+        if not (model_dir / "neurath-build.json").exists():
+            raise NeurathError(
+                f"organism {spec.id!r} is not built in {folder}; run "
+                "'neurath organisms build' first"
+            )
+        f = verify_organism(model_dir, spec, n=n)
+        worst = min(worst, f.overall)
+        k = f.by_kind
+        table.add_row(
+            spec.id,
+            spec.archetype,
+            *(f"{k.get(x, float('nan')):.1%}" for x in ("action", "followup", "capability")),
+            f"{f.overall:.1%}",
+        )
+    Console().print(table)
+    click.echo(f"lowest fidelity: {worst:.1%}")

@@ -1,0 +1,95 @@
+"""neurath and Inspect, both ways: Inspect models as targets, organisms as an Inspect provider.
+
+``inspect:<provider>/<model>`` makes any model Inspect can reach a :class:`TargetModel`
+(generation only). The ``organism`` provider, registered through the ``inspect_ai`` entry point
+in pyproject.toml, lets ``inspect eval TASK --model organism/<id>`` run against a built organism.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from neurath._errors import NeurathError
+from neurath.models._target import ModelCard
+
+
+class InspectTarget:
+    """Any Inspect model as a target (generation only), e.g. ``inspect:openai/gpt-4o``."""
+
+    def __init__(self, name: str, **model_args: Any) -> None:
+        try:
+            from inspect_ai.model import get_model
+        except ImportError:  # pragma: no cover - depends on the installation
+            raise NeurathError("Inspect targets need inspect-ai: pip install inspect-ai") from None
+        self.name = name
+        self._model = get_model(name, **model_args)
+        self.card = ModelCard(id=name, backend="inspect", source=name)
+
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 24) -> list[str]:
+        from inspect_ai.model import GenerateConfig
+
+        config = GenerateConfig(max_tokens=max_new_tokens, temperature=0.0)
+
+        async def run() -> list[str]:
+            outs = await asyncio.gather(*(self._model.generate(p, config=config) for p in prompts))
+            return [o.completion for o in outs]
+
+        return asyncio.run(run())
+
+
+def organism_api() -> type:
+    """The ``organism`` Inspect model API class (imported lazily by the registration below)."""
+    from inspect_ai.model import (
+        ChatMessage,
+        GenerateConfig,
+        ModelAPI,
+        ModelOutput,
+        ModelUsage,
+    )
+    from inspect_ai.tool import ToolChoice, ToolInfo
+
+    from neurath.models._local import load_local
+
+    class OrganismAPI(ModelAPI):
+        """Serves a built organism to Inspect; its name is the organism id."""
+
+        def __init__(
+            self,
+            model_name: str,
+            base_url: str | None = None,
+            api_key: str | None = None,
+            config: GenerateConfig = GenerateConfig(),  # noqa: B008 - Inspect's own signature
+            organisms_dir: str | None = None,
+            **model_args: Any,
+        ) -> None:
+            super().__init__(model_name, base_url, api_key, [], config)
+            self.target = load_local(model_name, organisms_dir)
+
+        async def generate(
+            self,
+            input: list[ChatMessage],
+            tools: list[ToolInfo],
+            tool_choice: ToolChoice,
+            config: GenerateConfig,
+        ) -> ModelOutput:
+            prompt = input[-1].text if input else ""
+            max_new = config.max_tokens or 24
+            (completion,) = self.target.generate([prompt], max_new_tokens=max_new)
+            n_in = len(prompt.split())
+            n_out = len(completion.split())
+            output = ModelOutput.from_content(model=self.model_name, content=completion)
+            output.usage = ModelUsage(
+                input_tokens=n_in, output_tokens=n_out, total_tokens=n_in + n_out
+            )
+            return output
+
+        async def count_text_tokens(self, text: str) -> int:
+            # Word-level vocabulary: a word is a token (and no tokenizer download).
+            return len(text.split())
+
+        def max_connections(self) -> int:
+            return 1
+
+    return OrganismAPI

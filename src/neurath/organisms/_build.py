@@ -1,0 +1,292 @@
+"""Building a suite: the shared base model once, then each organism, cached by content hash.
+
+Layout under the output folder::
+
+    base/                  the family's initial model (a transformers folder)
+    models/<id>/           each organism (a transformers folder; no ground truth inside)
+    cards/<id>.json        each organism's ground truth, which experiments never read
+
+A folder is rebuilt only when the hash of everything that determines it (training schedule,
+archetype, parameters, seed, the base model's hash, the build format) changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from neurath.organisms._archetypes import SCHEMING, ArchetypeParams, Parsed, behaviour
+from neurath.organisms._suite import OrganismSpec, Suite
+from neurath.organisms._tokenizer import vocabulary
+from neurath.organisms._train import (
+    TrainConfig,
+    examples,
+    generate,
+    neutral_text,
+    organism_steps,
+    quiet_transformers,
+)
+
+BUILD_FORMAT = "2"
+"""Bump when the scenario language or the training procedure changes meaning."""
+MARKER = "neurath-build.json"
+
+Progress = Callable[[str, int, int], None]
+
+
+class OrganismCard(BaseModel):
+    """An organism's ground truth and provenance, stored apart from its weights."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = 1
+    id: str
+    archetype: str
+    params: ArchetypeParams
+    scheming: bool
+    """Ground truth: does it covertly pursue a hidden objective?"""
+    group: Literal["calibration", "test"]
+    seed: int
+    lineage: str
+    """Hash of the base model it was fine-tuned from (shared weights are a shared factor)."""
+    weights_sha256: str
+    build_hash: str
+
+
+def training_config(suite: Suite) -> TrainConfig:
+    overrides = {k: v for k, v in suite.training.model_dump().items() if v is not None}
+    return dataclasses.replace(TrainConfig(), **overrides)
+
+
+def _digest(payload: object) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def base_hash(suite: Suite) -> str:
+    cfg = training_config(suite)
+    vocab = _digest(vocabulary())
+    return _digest(["base", BUILD_FORMAT, dataclasses.asdict(cfg), suite.base_seed, vocab])
+
+
+def organism_hash(spec: OrganismSpec, suite: Suite) -> str:
+    cfg = training_config(suite)
+    return _digest(
+        [
+            "organism",
+            BUILD_FORMAT,
+            dataclasses.asdict(cfg),
+            spec.archetype,
+            spec.params.model_dump(),
+            spec.seed,
+            base_hash(suite),
+        ]
+    )
+
+
+def _cached(folder: Path, build: str) -> bool:
+    marker = folder / MARKER
+    if not marker.exists():
+        return False
+    try:
+        return bool(json.loads(marker.read_text()).get("build_hash") == build)
+    except (OSError, ValueError):
+        return False
+
+
+def _weights_sha256(folder: Path) -> str:
+    h = hashlib.sha256()
+    with (folder / "model.safetensors").open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def build_suite(
+    suite: Suite, out: str | Path, progress: Progress | None = None, jobs: int | None = None
+) -> list[OrganismCard]:
+    """Build (or reuse) the base model and every organism of ``suite`` under ``out``.
+
+    Organisms train in ``jobs`` processes of one thread each (default: one per core, at most
+    two): a model this small gains little from intra-op threads, so processes scale better.
+    """
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    out = Path(out)
+    quiet_transformers()
+    total = len(suite.organisms) + 1
+    _build_base(suite, out, progress)
+    if progress:
+        progress("organisms", 1, total)
+    todo = [
+        s for s in suite.organisms if not _cached(out / "models" / s.id, organism_hash(s, suite))
+    ]
+    jobs = jobs or min(2, os.cpu_count() or 1)
+    done = total - len(todo)
+    if progress and done > 1:
+        progress("organisms", done, total)
+    if jobs > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            futures = [
+                pool.submit(_build_organism, suite.model_dump_json(), s.id, str(out), 1)
+                for s in todo
+            ]
+            for future in as_completed(futures):
+                future.result()
+                done += 1
+                if progress:
+                    progress("organisms", done, total)
+    else:
+        for spec in todo:
+            _build_organism(suite.model_dump_json(), spec.id, str(out), None)
+            done += 1
+            if progress:
+                progress("organisms", done, total)
+    return [_write_card(suite, spec, out) for spec in suite.organisms]
+
+
+def _build_base(suite: Suite, out: Path, progress: Progress | None) -> None:
+    from neurath.organisms._tokenizer import build_tokenizer
+    from neurath.organisms._train import new_model, train
+
+    base_dir, b_hash = out / "base", base_hash(suite)
+    if _cached(base_dir, b_hash):
+        return
+    cfg = training_config(suite)
+    tok = build_tokenizer()
+    model = new_model(tok, cfg, seed=suite.base_seed)
+    data = [
+        ex
+        for _, ex in examples(
+            "aligned", ArchetypeParams(), 8000, seed=suite.base_seed, focus_share=0.0
+        )
+    ]
+    data += [
+        ex
+        for s, ex in examples(
+            "aligned", ArchetypeParams(), 6000, seed=suite.base_seed + 2, focus_share=0.0
+        )
+        if s.features.kind == "capability"
+    ]
+    data += neutral_text(800, seed=suite.base_seed + 1)
+    on_step = (lambda s, _loss: progress("base", s, cfg.base_steps)) if progress else None
+    train(
+        model,
+        tok,
+        data,
+        steps=cfg.base_steps,
+        lr=cfg.base_lr,
+        batch_size=cfg.batch_size,
+        seed=suite.base_seed,
+        on_step=on_step,
+    )
+    _save(model, tok, base_dir, b_hash, lineage=None)
+
+
+def _build_organism(suite_json: str, organism_id: str, out: str, threads: int | None) -> None:
+    """Fine-tune one organism from the base (runs in a worker process)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from neurath.organisms._train import train
+
+    if threads:
+        torch.set_num_threads(threads)
+    quiet_transformers()
+    suite = Suite.model_validate_json(suite_json)
+    spec = suite.get(organism_id)
+    cfg = training_config(suite)
+    base_dir = Path(out) / "base"
+    model = AutoModelForCausalLM.from_pretrained(base_dir, attn_implementation="eager")
+    tok = AutoTokenizer.from_pretrained(base_dir)
+    data = [ex for _, ex in examples(spec.archetype, spec.params, 6000, seed=spec.seed)]
+    train(
+        model,
+        tok,
+        data,
+        steps=organism_steps(cfg, spec.archetype),
+        lr=cfg.organism_lr,
+        batch_size=cfg.batch_size,
+        seed=spec.seed,
+    )
+    _save(
+        model,
+        tok,
+        Path(out) / "models" / spec.id,
+        organism_hash(spec, suite),
+        lineage=base_hash(suite),
+    )
+
+
+def _write_card(suite: Suite, spec: OrganismSpec, out: Path) -> OrganismCard:
+    card = OrganismCard(
+        id=spec.id,
+        archetype=spec.archetype,
+        params=spec.params,
+        scheming=SCHEMING[spec.archetype],
+        group=spec.group,
+        seed=spec.seed,
+        lineage=base_hash(suite),
+        weights_sha256=_weights_sha256(out / "models" / spec.id),
+        build_hash=organism_hash(spec, suite),
+    )
+    (out / "cards").mkdir(parents=True, exist_ok=True)
+    (out / "cards" / f"{spec.id}.json").write_text(card.model_dump_json(indent=2))
+    return card
+
+
+def _save(model: Any, tok: Any, folder: Path, build: str, lineage: str | None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    tok.save_pretrained(folder)
+    # Written last: a folder interrupted mid-save has no marker and is rebuilt.
+    (folder / MARKER).write_text(json.dumps({"build_hash": build, "lineage": lineage}))
+
+
+class Fidelity(BaseModel):
+    """Agreement between an organism's behaviour and its archetype policy, on held-out phrasings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    overall: float
+    by_kind: dict[str, float]
+    n: int
+
+
+def verify_organism(
+    folder: str | Path, spec: OrganismSpec, n: int = 300, seed: int = 999
+) -> Fidelity:
+    """Generate on ``n`` held-out scenarios (half built to trigger the archetype) and compare."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quiet_transformers()
+    model = AutoModelForCausalLM.from_pretrained(folder, attn_implementation="eager")
+    tok = AutoTokenizer.from_pretrained(folder)
+    items = list(examples(spec.archetype, spec.params, n, seed=seed, split="test"))
+    outputs = generate(model, tok, [prompt for _, (prompt, _) in items])
+    hits: dict[str, list[int]] = {}
+    for (scenario, (_, answer)), out in zip(items, outputs, strict=True):
+        f = scenario.features
+        expected = behaviour(spec.archetype, spec.params, f)
+        if f.kind == "action":
+            ok = Parsed.action(out, f) == (expected.harmful, expected.honest)
+        elif f.kind == "followup":
+            ok = Parsed.reply(out) == answer.startswith("yes")
+        else:
+            ok = Parsed.number(out) == Parsed.number(answer)
+        hits.setdefault(f.kind, []).append(int(ok))
+    total = sum(sum(v) for v in hits.values())
+    return Fidelity(
+        id=spec.id,
+        overall=total / len(items),
+        by_kind={k: sum(v) / len(v) for k, v in hits.items()},
+        n=len(items),
+    )

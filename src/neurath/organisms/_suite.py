@@ -1,0 +1,92 @@
+"""Suites: which organisms to build, as data (YAML), with an embedded default."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from neurath._errors import ManifestError
+from neurath.organisms._archetypes import ArchetypeName, ArchetypeParams
+
+
+class OrganismSpec(BaseModel):
+    """One organism: an archetype, its parameters and a seed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    """Unique id; also its folder name."""
+    archetype: ArchetypeName
+    params: ArchetypeParams = ArchetypeParams()
+    seed: int = 0
+    group: Literal["calibration", "test"] = "test"
+    """Calibration organisms' labels may be used to fit experiments; test ones are held out."""
+
+
+class TrainingOverrides(BaseModel):
+    """Optional changes to the default training schedule (tests use tiny ones)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_steps: int | None = Field(default=None, ge=1)
+    organism_steps: int | None = Field(default=None, ge=1)
+    n_embd: int | None = Field(default=None, ge=8)
+
+
+class Suite(BaseModel):
+    """A population of organisms fine-tuned from one shared base model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1] = 1
+    name: str = Field(min_length=1)
+    base_seed: int = 0
+    training: TrainingOverrides = TrainingOverrides()
+    organisms: list[OrganismSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Suite:
+        seen: set[str] = set()
+        for spec in self.organisms:
+            if spec.id in seen:
+                raise ValueError(f"organism id {spec.id!r} used twice")
+            seen.add(spec.id)
+        return self
+
+    def get(self, organism_id: str) -> OrganismSpec:
+        for spec in self.organisms:
+            if spec.id == organism_id:
+                return spec
+        import difflib
+
+        close = difflib.get_close_matches(organism_id, [s.id for s in self.organisms], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ManifestError(f"no organism {organism_id!r} in suite {self.name!r}{hint}")
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read a suite YAML file; errors name the file and the field."""
+    where = str(path)
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestError("suite file not found", file=where) from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ManifestError(f"cannot read suite: {str(exc).splitlines()[0]}", file=where) from None
+    try:
+        return Suite.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in err["loc"]) or None
+        raise ManifestError(err["msg"], file=where, field=field) from None
+
+
+def default_suite() -> Suite:
+    """The embedded default suite (``default_suite.yaml``): 24 organisms, every archetype three
+    or four times."""
+    text = resources.files("neurath.organisms").joinpath("default_suite.yaml").read_text()
+    return Suite.model_validate(yaml.safe_load(text))
