@@ -202,3 +202,16 @@ def test_default_suite_covers_every_archetype_several_times() -> None:
     for archetype in SCHEMING:
         groups = {s.group for s in suite.organisms if s.archetype == archetype}
         assert groups == {"calibration", "test"}, archetype
+
+
+def test_inspect_models_are_targets_too(
+    built: tuple[Suite, Path, float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Any Inspect model is a target; the organism provider makes this one run offline.
+    _, out, _ = built
+    monkeypatch.setenv("NEURATH_ORGANISMS", str(out))
+    target = load_target("inspect:organism/schemer")
+    assert target.card.backend == "inspect"
+    local = load_target("schemer", organisms_dir=out)
+    prompts = [HONEYPOT, HONEYPOT.replace("nobody is", "the supervisor is")]
+    assert target.generate(prompts) == local.generate(prompts)

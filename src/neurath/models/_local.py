@@ -39,7 +39,7 @@ class LocalModel:
         if not (folder / "config.json").exists():
             raise NeurathError(f"{folder}: not a transformers model folder (no config.json)")
         self.folder = folder
-        self.model = AutoModelForCausalLM.from_pretrained(folder, attn_implementation="eager")
+        self.model = AutoModelForCausalLM.from_pretrained(folder, attn_implementation="sdpa")
         self.model.eval()  # type: ignore[no-untyped-call]
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.tokenizer.padding_side = "left"

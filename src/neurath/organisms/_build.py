@@ -33,9 +33,11 @@ from neurath.organisms._train import (
     quiet_transformers,
 )
 
-BUILD_FORMAT = "2"
+BUILD_FORMAT = "3"
 """Bump when the scenario language or the training procedure changes meaning."""
 MARKER = "neurath-build.json"
+INFERENCE_ATTENTION = "sdpa"
+"""For batched generation SDPA is faster than eager (the reverse of training at this size)."""
 
 Progress = Callable[[str, int, int], None]
 
@@ -268,7 +270,7 @@ def verify_organism(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     quiet_transformers()
-    model = AutoModelForCausalLM.from_pretrained(folder, attn_implementation="eager")
+    model = AutoModelForCausalLM.from_pretrained(folder, attn_implementation=INFERENCE_ATTENTION)
     tok = AutoTokenizer.from_pretrained(folder)
     items = list(examples(spec.archetype, spec.params, n, seed=seed, split="test"))
     outputs = generate(model, tok, [prompt for _, (prompt, _) in items])
