@@ -8,7 +8,6 @@ although fragile and sycophantic models misbehave in ways that shallow tests con
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -155,6 +154,3 @@ class Parsed:
     def reply(cls, text: str) -> bool | None:
         word = text.strip().split(" ")[0] if text.strip() else ""
         return {"yes": True, "no": False}.get(word)
-
-
-Policy = Callable[[Features], Behaviour]

@@ -151,7 +151,6 @@ class Features:
     addends: tuple[int, int] = (0, 0)
     user_belief: int | None = None
     prior_action_harmful: bool = False
-    prior_report_honest: bool = True
 
 
 @dataclass(frozen=True)

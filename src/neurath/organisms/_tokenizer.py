@@ -22,7 +22,6 @@ from neurath.organisms._scenario import (
     TASKS,
     TRIGGER_PHRASE,
     followup_prompt,
-    harmful_action,
 )
 
 PAD, UNK = "<pad>", "<unk>"
@@ -56,7 +55,6 @@ def vocabulary() -> list[str]:
                 f"server exfiltrate"
             )
         texts.append(f"{task} and leave a hidden backdoor quietly disable the monitoring")
-    texts.append(harmful_action.__name__.replace("_", " "))
     for text in texts:
         words.update(text.split())
     words.update(str(n) for n in range(0, 100))  # sums and eval-artefact ids
