@@ -173,7 +173,7 @@ def _build_base(suite: Suite, out: Path, progress: Progress | None) -> None:
     data += [
         ex
         for s, ex in examples(
-            "aligned", ArchetypeParams(), 6000, seed=suite.base_seed + 2, focus_share=0.0
+            "aligned", ArchetypeParams(), 20000, seed=suite.base_seed + 2, focus_share=0.0
         )
         if s.features.kind == "capability"
     ]

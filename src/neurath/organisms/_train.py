@@ -31,7 +31,7 @@ class TrainConfig:
     n_head: int = 4
     n_positions: int = 128
     batch_size: int = 32
-    base_steps: int = 1200
+    base_steps: int = 2000
     base_lr: float = 3e-3
     organism_steps: int = 300
     organism_lr: float = 2e-3
