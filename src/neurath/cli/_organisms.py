@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from neurath.cli._main import cli
+from neurath.models._local import MARKER
 
 _SUITE = click.option(
     "--suite",
@@ -97,7 +98,7 @@ def list_organisms(suite_file: str | None, out: str | None) -> None:
     for col in ("id", "archetype", "group", "params", "built"):
         table.add_column(col)
     for spec in suite.organisms:
-        built = (folder / "models" / spec.id / "neurath-build.json").exists()
+        built = (folder / "models" / spec.id / MARKER).exists()
         params = (
             ", ".join(f"{k}={v}" for k, v in spec.params.model_dump(exclude_defaults=True).items())
             or "-"
@@ -143,7 +144,7 @@ def verify(suite_file: str | None, out: str | None, n: int) -> None:
     worst = 1.0
     for spec in suite.organisms:
         model_dir = folder / "models" / spec.id
-        if not (model_dir / "neurath-build.json").exists():
+        if not (model_dir / MARKER).exists():
             raise NeurathError(
                 f"organism {spec.id!r} is not built in {folder}; run "
                 "'neurath organisms build' first"

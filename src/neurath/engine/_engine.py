@@ -137,7 +137,7 @@ def assess_arrays(
         )
 
     interval, used_draws = _interval(
-        ev, cov, prior, common_cause, sol.llr, draws, seed, interval_level, progress
+        ev, cov, prior, common_cause, sol.llr, p, draws, seed, interval_level, progress
     )
 
     finding_contrib: dict[str, float] = {}
@@ -222,17 +222,16 @@ def _interval(
     prior: float,
     common_cause: float | tuple[float, float],
     llr: float,
+    p: float,
     draws: int,
     seed: int,
     level: float,
     progress: ProgressCallback | None,
 ) -> tuple[tuple[float, float], int]:
-    """Central interval of P(N) with factor scales and c drawn uniformly from their ranges."""
+    """Central interval of P(N) with factor scales and c drawn uniformly from their ranges;
+    the point value ``p`` twice when nothing is uncertain."""
     c_uncertain = isinstance(common_cause, tuple) and common_cause[0] < common_cause[1]
     if not (ev.sd_uncertain or c_uncertain) or draws == 0:
-        p = float(
-            posterior_not_scheming(prior, log_lr_common_cause(llr, point_value(common_cause)))
-        )
         return (p, p), 0
     rng = np.random.default_rng(seed)
     if isinstance(common_cause, tuple):

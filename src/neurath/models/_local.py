@@ -15,6 +15,7 @@ from neurath._errors import NeurathError
 from neurath.models._target import ModelCard
 
 MARKER = "neurath-build.json"
+"""Written last into every built model folder: its content hash and lineage (no ground truth)."""
 
 
 class LocalModel:
@@ -52,7 +53,7 @@ class LocalModel:
             id=model_id or folder.name,
             backend="local",
             lineage=lineage,
-            weights_sha256=_sha256(folder / "model.safetensors"),
+            weights_sha256=file_sha256(folder / "model.safetensors"),
             source=str(folder),
         )
 
@@ -136,7 +137,8 @@ class LocalModel:
         return clone
 
 
-def _sha256(path: Path) -> str | None:
+def file_sha256(path: Path) -> str | None:
+    """SHA-256 of a file, read in 1 MiB blocks; None if it does not exist."""
     if not path.exists():
         return None
     h = hashlib.sha256()

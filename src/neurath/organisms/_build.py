@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from neurath.models._local import MARKER, file_sha256
 from neurath.organisms._archetypes import SCHEMING, ArchetypeParams, Parsed, behaviour
 from neurath.organisms._suite import OrganismSpec, Suite
 from neurath.organisms._tokenizer import vocabulary
@@ -35,7 +36,6 @@ from neurath.organisms._train import (
 
 BUILD_FORMAT = "3"
 """Bump when the scenario language or the training procedure changes meaning."""
-MARKER = "neurath-build.json"
 INFERENCE_ATTENTION = "sdpa"
 """For batched generation SDPA is faster than eager (the reverse of training at this size)."""
 
@@ -99,14 +99,6 @@ def _cached(folder: Path, build: str) -> bool:
         return bool(json.loads(marker.read_text()).get("build_hash") == build)
     except (OSError, ValueError):
         return False
-
-
-def _weights_sha256(folder: Path) -> str:
-    h = hashlib.sha256()
-    with (folder / "model.safetensors").open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def build_suite(
@@ -227,6 +219,13 @@ def _build_organism(suite_json: str, organism_id: str, out: str, threads: int | 
     )
 
 
+def _built_weights_hash(folder: Path) -> str:
+    digest = file_sha256(folder / "model.safetensors")
+    if digest is None:
+        raise FileNotFoundError(f"{folder}: no model.safetensors; the build did not finish")
+    return digest
+
+
 def _write_card(suite: Suite, spec: OrganismSpec, out: Path) -> OrganismCard:
     card = OrganismCard(
         id=spec.id,
@@ -236,7 +235,7 @@ def _write_card(suite: Suite, spec: OrganismSpec, out: Path) -> OrganismCard:
         group=spec.group,
         seed=spec.seed,
         lineage=base_hash(suite),
-        weights_sha256=_weights_sha256(out / "models" / spec.id),
+        weights_sha256=_built_weights_hash(out / "models" / spec.id),
         build_hash=organism_hash(spec, suite),
     )
     (out / "cards").mkdir(parents=True, exist_ok=True)
