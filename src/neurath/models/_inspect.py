@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from neurath._errors import NeurathError
-from neurath.models._target import ModelCard
+from neurath.models._target import MAX_NEW_TOKENS, ModelCard
 
 
 class InspectTarget:
@@ -27,7 +27,9 @@ class InspectTarget:
         self._model = get_model(name, **model_args)
         self.card = ModelCard(id=name, backend="inspect", source=name)
 
-    def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 24) -> list[str]:
+    def generate(
+        self, prompts: Sequence[str], *, max_new_tokens: int = MAX_NEW_TOKENS
+    ) -> list[str]:
         from inspect_ai.model import GenerateConfig
 
         config = GenerateConfig(max_tokens=max_new_tokens, temperature=0.0)
@@ -75,7 +77,7 @@ def organism_api() -> type:
             config: GenerateConfig,
         ) -> ModelOutput:
             prompt = input[-1].text if input else ""
-            max_new = config.max_tokens or 24
+            max_new = config.max_tokens or MAX_NEW_TOKENS
             (completion,) = self.target.generate([prompt], max_new_tokens=max_new)
             n_in = len(prompt.split())
             n_out = len(completion.split())

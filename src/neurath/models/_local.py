@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from neurath._errors import NeurathError
-from neurath.models._target import ModelCard
+from neurath.models._target import MAX_NEW_TOKENS, ModelCard
 
 MARKER = "neurath-build.json"
 """Written last into every built model folder: its content hash and lineage (no ground truth)."""
@@ -58,7 +58,7 @@ class LocalModel:
         )
 
     def generate(
-        self, prompts: Sequence[str], *, max_new_tokens: int = 24, batch_size: int = 512
+        self, prompts: Sequence[str], *, max_new_tokens: int = MAX_NEW_TOKENS, batch_size: int = 512
     ) -> list[str]:
         """Greedy completions, batched with left padding, cut at the end-of-sequence token."""
         from neurath.organisms._train import generate

@@ -30,12 +30,18 @@ class ModelCard(BaseModel):
     """Where it was loaded from (a folder or an Inspect model name)."""
 
 
+MAX_NEW_TOKENS = 32
+"""Default generation length: an organism's longest answer (26 tokens) fits with room to spare."""
+
+
 @runtime_checkable
 class TargetModel(Protocol):
     """A model under evaluation."""
 
     card: ModelCard
 
-    def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 24) -> list[str]:
+    def generate(
+        self, prompts: Sequence[str], *, max_new_tokens: int = MAX_NEW_TOKENS
+    ) -> list[str]:
         """Greedy completions of each prompt, in order."""
         ...
