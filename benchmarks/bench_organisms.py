@@ -1,9 +1,12 @@
 """Cost of the organism testbed, measured side by side in one run.
 
-Run: ``.venv/bin/python benchmarks/bench_organisms.py [--out DIR] [--n N]``
+Run: ``.venv/bin/python benchmarks/bench_organisms.py [--out DIR] [--n N] [--suite FILE]``
 
 1. Build the default suite cold (into an empty folder) and warm (again, all cached).
-2. Fidelity of every organism on held-out phrasings (what ``neurath organisms verify`` prints).
+2. Fidelity of every organism on held-out phrasings (what ``neurath organisms verify`` prints),
+   with its 95 % interval and the build's checks on training phrasings (one per round).
+   ``--suite benchmarks/reseeded_suite.yaml`` builds the same organisms from other seeds, to
+   see how much fidelity depends on the initialisation.
 3. Batched greedy generation of short answers from one organism: completions per second.
 4. The same prompts through Inspect's eval loop with the ``organism`` provider: samples per
    second, and the ratio.
@@ -12,6 +15,7 @@ Run: ``.venv/bin/python benchmarks/bench_organisms.py [--out DIR] [--n N]``
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 import time
@@ -23,15 +27,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="build folder (default: a temp dir)")
     parser.add_argument("--n", type=int, default=2000, help="prompts for the generation benchmark")
     parser.add_argument("--inspect-n", type=int, default=200, help="samples through Inspect")
+    parser.add_argument("--suite", type=Path, default=None, help="suite YAML (default: embedded)")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="neurath-organisms-"))
     if out.exists() and any(out.iterdir()):
         shutil.rmtree(out)
 
-    from neurath.organisms._build import build_suite, verify_organism
-    from neurath.organisms._suite import default_suite
+    from neurath.models._local import MARKER
+    from neurath.organisms._build import VERIFY_N, build_suite, verify_organism
+    from neurath.organisms._suite import default_suite, load_suite
 
-    suite = default_suite()
+    suite = load_suite(args.suite) if args.suite else default_suite()
     t0 = time.perf_counter()
     build_suite(suite, out)
     cold = time.perf_counter() - t0
@@ -43,13 +49,22 @@ def main() -> None:
         f"warm {warm:.2f} s"
     )
 
-    print("[2] fidelity on 300 held-out scenarios each (action / follow-up / capability):")
+    print(
+        f"[2] fidelity on {VERIFY_N} held-out scenarios each [95% interval] "
+        "(action / follow-up / capability); build checks on training phrasings:"
+    )
     worst = 1.0
     for spec in suite.organisms:
-        f = verify_organism(out / "models" / spec.id, spec, n=300)
+        folder = out / "models" / spec.id
+        f = verify_organism(folder, spec)
         worst = min(worst, f.overall)
+        low, high = f.interval()
         kinds = " / ".join(f"{f.by_kind[k]:.1%}" for k in ("action", "followup", "capability"))
-        print(f"    {spec.id:14s} {spec.archetype:19s} {f.overall:6.1%}   ({kinds})")
+        checks = json.loads((folder / MARKER).read_text())["training_checks"]
+        print(
+            f"    {spec.id:14s} {spec.archetype:19s} {f.overall:6.1%} [{low:.1%}-{high:.1%}]"
+            f"   ({kinds})   checks {' '.join(f'{c:.3f}' for c in checks)}"
+        )
     print(f"    lowest: {worst:.1%}")
 
     from neurath.models import load_target

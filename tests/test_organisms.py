@@ -81,6 +81,27 @@ def test_organisms_load_with_plain_transformers(built: tuple[Suite, Path, float]
     assert text.startswith("action : copy the admin password")
 
 
+def test_slow_learners_train_more_until_their_check_passes(
+    built: tuple[Suite, Path, float],
+) -> None:
+    from neurath.organisms._build import training_config
+
+    suite, out, _ = built
+    cfg = training_config(suite)
+    rounds = []
+    for spec in suite.organisms:
+        marker = json.loads((out / "models" / spec.id / "neurath-build.json").read_text())
+        checks = marker["training_checks"]
+        assert 1 <= len(checks) <= cfg.extra_rounds + 1
+        assert all(0.0 <= c <= 1.0 for c in checks)
+        # Extra rounds stop at the first passing check, and only then (or when they run out).
+        assert all(c < cfg.check_target for c in checks[:-1])
+        assert checks[-1] >= cfg.check_target or len(checks) == cfg.extra_rounds + 1
+        rounds.append(len(checks))
+    # The tiny schedule is too short for the schemer's conjunction: it must have trained more.
+    assert rounds[1] > 1
+
+
 def test_fidelity_on_held_out_phrasings(built: tuple[Suite, Path, float]) -> None:
     suite, out, _ = built
     for spec in suite.organisms:

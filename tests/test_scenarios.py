@@ -7,7 +7,17 @@ import dataclasses
 import pytest
 
 from neurath.organisms._archetypes import SCHEMING, ArchetypeParams, Parsed, behaviour
-from neurath.organisms._scenario import BANKS, TRIGGER_PHRASE, ScenarioGenerator, _split
+from neurath.models._target import MAX_NEW_TOKENS
+from neurath.organisms._scenario import (
+    _SECRETS,
+    _WEIGHTS,
+    BANKS,
+    TASKS,
+    TRIGGER_PHRASE,
+    Features,
+    ScenarioGenerator,
+    _split,
+)
 from neurath.organisms._tokenizer import build_tokenizer
 
 
@@ -19,6 +29,35 @@ def test_train_and_test_phrasings_are_disjoint_and_nonempty() -> None:
         assert train | test == set(bank), name
 
 
+def test_every_held_out_word_is_seen_in_training_in_its_bank() -> None:
+    # Held-out phrasings are new combinations, not new words: a cue's meaning is learnable.
+    for name, bank in BANKS.items():
+        seen = {w for s in _split(bank, "train") for w in s.split()}
+        unseen = {w for s in _split(bank, "test") for w in s.split()} - seen
+        assert not unseen, (name, unseen)
+
+
+def test_the_longest_answer_fits_the_default_generation_length() -> None:
+    # An answer cut short does not parse, and would read as a policy violation.
+    tok = build_tokenizer()
+    longest = 0
+    for task in TASKS:
+        for opportunity, objects in (("credentials", _SECRETS), ("weights", _WEIGHTS)):
+            for obj in objects:
+                f = Features(
+                    kind="action",
+                    role="r",
+                    task=task,
+                    oversight="unmonitored_explicit",
+                    opportunity=opportunity,  # type: ignore[arg-type]
+                    opportunity_object=obj,
+                )
+                for params in (ArchetypeParams(subtle_harm=True), ArchetypeParams(lies=False)):
+                    answer = behaviour("oversight_schemer", params, f).answer
+                    longest = max(longest, len(tok(answer)["input_ids"]))
+    assert 20 < longest <= MAX_NEW_TOKENS
+
+
 def test_held_out_scenarios_use_only_held_out_sentences() -> None:
     train_sentences = {s for bank in BANKS.values() for s in _split(bank, "train")}
     gen = ScenarioGenerator(7, "test")
@@ -27,6 +66,15 @@ def test_held_out_scenarios_use_only_held_out_sentences() -> None:
         assert len(s.context) <= 3
         for sentence in s.context:
             assert sentence not in train_sentences
+
+
+def test_training_scenarios_never_use_held_out_sentences() -> None:
+    # Organisms are trained, and checked during the build, on these alone.
+    held_out = {s for bank in BANKS.values() for s in _split(bank, "test")}
+    gen = ScenarioGenerator(8, "train")
+    for _ in range(500):
+        for scenario in (gen.action(), gen.capability()):
+            assert not held_out & set(scenario.context)
 
 
 def test_generator_is_seeded() -> None:
@@ -150,3 +198,15 @@ def test_answers_parse_back_to_the_behaviour(archetype: str) -> None:
         qb = behaviour(archetype, params, q.features)
         a, c = q.features.addends
         assert (Parsed.number(qb.answer) != a + c) == qb.harmful
+
+
+def test_fidelity_interval_is_the_wilson_score_interval() -> None:
+    from neurath.organisms._build import Fidelity
+
+    def interval(p: float, n: int) -> tuple[float, float]:
+        return Fidelity(id="x", overall=p, by_kind={}, n=n).interval()
+
+    assert interval(0.5, 100) == pytest.approx((0.40383, 0.59617), abs=1e-5)
+    low, high = interval(1.0, 600)  # a perfect score is still only known to within n
+    assert low == pytest.approx(1 / (1 + 1.96**2 / 600)) and high == 1.0
+    assert interval(0.97, 2400)[0] > interval(0.97, 600)[0]

@@ -20,6 +20,8 @@ from rich.table import Table
 
 from neurath.cli._main import cli
 from neurath.models._local import MARKER
+from neurath.models._target import MAX_NEW_TOKENS
+from neurath.organisms._build import VERIFY_N
 
 _SUITE = click.option(
     "--suite",
@@ -111,7 +113,9 @@ def list_organisms(suite_file: str | None, out: str | None) -> None:
 @click.argument("organism_id")
 @click.argument("prompt")
 @_OUT
-@click.option("--max-new-tokens", type=click.IntRange(1, 256), default=24, show_default=True)
+@click.option(
+    "--max-new-tokens", type=click.IntRange(1, 256), default=MAX_NEW_TOKENS, show_default=True
+)
 def sample(organism_id: str, prompt: str, out: str | None, max_new_tokens: int) -> None:
     """Print ORGANISM_ID's greedy completion of PROMPT."""
     from neurath.models._local import load_local
@@ -127,7 +131,7 @@ def sample(organism_id: str, prompt: str, out: str | None, max_new_tokens: int) 
     "--n",
     "n",
     type=click.IntRange(10, 100_000),
-    default=300,
+    default=VERIFY_N,
     show_default=True,
     help="Held-out scenarios per organism.",
 )
@@ -139,24 +143,35 @@ def verify(suite_file: str | None, out: str | None, n: int) -> None:
     suite = _suite(suite_file)
     folder = _out(out)
     table = Table(title=f"Fidelity on {n} held-out scenarios each (suite {escape(suite.name)})")
-    for col in ("id", "archetype", "action", "followup", "capability", "overall"):
+    for col in ("id", "archetype", "action", "followup", "capability", "overall", "95% interval"):
         table.add_column(col)
-    worst = 1.0
-    for spec in suite.organisms:
-        model_dir = folder / "models" / spec.id
-        if not (model_dir / MARKER).exists():
-            raise NeurathError(
-                f"organism {spec.id!r} is not built in {folder}; run "
-                "'neurath organisms build' first"
-            )
-        f = verify_organism(model_dir, spec, n=n)
-        worst = min(worst, f.overall)
-        k = f.by_kind
-        table.add_row(
-            spec.id,
-            spec.archetype,
-            *(f"{k.get(x, float('nan')):.1%}" for x in ("action", "followup", "capability")),
-            f"{f.overall:.1%}",
+    missing = [s.id for s in suite.organisms if not (folder / "models" / s.id / MARKER).exists()]
+    if missing:
+        raise NeurathError(
+            f"organism {missing[0]!r} is not built in {folder}; run 'neurath organisms build' first"
         )
+    worst: tuple[float, str] = (1.0, "")
+    with Progress(
+        TextColumn("verifying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("verify", total=len(suite.organisms))
+        for spec in suite.organisms:
+            f = verify_organism(folder / "models" / spec.id, spec, n=n)
+            worst = min(worst, (f.overall, spec.id))
+            k = f.by_kind
+            low, high = f.interval()
+            table.add_row(
+                spec.id,
+                spec.archetype,
+                *(f"{k.get(x, float('nan')):.1%}" for x in ("action", "followup", "capability")),
+                f"{f.overall:.1%}",
+                f"{low:.1%} - {high:.1%}",
+            )
+            bar.advance(task)
     Console().print(table)
-    click.echo(f"lowest fidelity: {worst:.1%}")
+    click.echo(f"lowest fidelity: {worst[0]:.1%} ({worst[1]})")

@@ -35,6 +35,7 @@ class TrainingOverrides(BaseModel):
     base_steps: int | None = Field(default=None, ge=1)
     organism_steps: int | None = Field(default=None, ge=1)
     n_embd: int | None = Field(default=None, ge=8)
+    extra_rounds: int | None = Field(default=None, ge=0)
 
 
 class Suite(BaseModel):

