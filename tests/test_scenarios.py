@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from neurath.organisms._archetypes import SCHEMING, ArchetypeParams, Parsed, behaviour
 from neurath.models._target import MAX_NEW_TOKENS
+from neurath.organisms._archetypes import SCHEMING, ArchetypeParams, Parsed, behaviour
 from neurath.organisms._scenario import (
     _SECRETS,
     _WEIGHTS,
