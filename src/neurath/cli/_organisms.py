@@ -50,6 +50,12 @@ def _out(out: str | None) -> Path:
     return Path(out) if out else organisms_home()
 
 
+def _stdout() -> Console:
+    """Standard output; piped output would be cut to 80 columns, ellipsising organism ids."""
+    console = Console()
+    return console if console.is_terminal else Console(width=120)
+
+
 @cli.group()
 def organisms() -> None:
     """Model organisms with known ground truth."""
@@ -106,7 +112,7 @@ def list_organisms(suite_file: str | None, out: str | None) -> None:
             or "-"
         )
         table.add_row(spec.id, spec.archetype, spec.group, escape(params), "yes" if built else "no")
-    Console().print(table)
+    _stdout().print(table)
 
 
 @organisms.command()
@@ -173,5 +179,5 @@ def verify(suite_file: str | None, out: str | None, n: int) -> None:
                 f"{low:.1%} - {high:.1%}",
             )
             bar.advance(task)
-    Console().print(table)
+    _stdout().print(table)
     click.echo(f"lowest fidelity: {worst[0]:.1%} ({worst[1]})")
