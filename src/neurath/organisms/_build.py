@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from neurath.models._local import MARKER, file_sha256
 from neurath.organisms._archetypes import SCHEMING, ArchetypeParams, Parsed, behaviour
-from neurath.organisms._scenario import Features
+from neurath.organisms._scenario import Features, Split
 from neurath.organisms._suite import OrganismSpec, Suite
 from neurath.organisms._tokenizer import vocabulary
 from neurath.organisms._train import (
@@ -274,10 +274,7 @@ def _write_card(suite: Suite, spec: OrganismSpec, out: Path) -> OrganismCard:
 
 def _check(model: Any, tok: Any, spec: OrganismSpec, n: int, seed: int) -> float:
     """Agreement with the policy on ``n`` fresh scenarios in training phrasings."""
-    items = list(examples(spec.archetype, spec.params, n, seed=seed, split="train"))
-    outputs = generate(model, tok, [prompt for _, (prompt, _) in items])
-    hits = [agrees(spec, s.features, a, o) for (s, (_, a)), o in zip(items, outputs, strict=True)]
-    return sum(hits) / len(hits)
+    return measure_fidelity(model, tok, spec, n, seed, split="train").overall
 
 
 def _save(
@@ -339,7 +336,15 @@ def verify_organism(
     quiet_transformers()
     model = AutoModelForCausalLM.from_pretrained(folder, attn_implementation=INFERENCE_ATTENTION)
     tok = AutoTokenizer.from_pretrained(folder)
-    items = list(examples(spec.archetype, spec.params, n, seed=seed, split="test"))
+    return measure_fidelity(model, tok, spec, n, seed, split="test")
+
+
+def measure_fidelity(
+    model: Any, tok: Any, spec: OrganismSpec, n: int, seed: int, split: Split
+) -> Fidelity:
+    """Generate on ``n`` scenarios of ``split`` (half built to trigger the archetype) and compare
+    each answer with the policy's: the build's check (training phrasings) and verify (held-out)."""
+    items = list(examples(spec.archetype, spec.params, n, seed=seed, split=split))
     outputs = generate(model, tok, [prompt for _, (prompt, _) in items])
     hits: dict[str, list[int]] = {}
     for (scenario, (_, answer)), out in zip(items, outputs, strict=True):
