@@ -270,14 +270,14 @@ def generate(
     """
     import torch
 
-    lengths = [len(ids) for ids in tokenizer(list(prompts))["input_ids"]]
-    order = sorted(range(len(prompts)), key=lengths.__getitem__)
+    encoded = tokenizer(list(prompts))["input_ids"]
+    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     out: list[str] = [""] * len(prompts)
     end = tokenizer.eos_token_id
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            enc = tokenizer([prompts[i] for i in rows], return_tensors="pt", padding=True)
+            enc = tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, return_tensors="pt")
             gen = model.generate(
                 **enc,
                 max_new_tokens=max_new_tokens,
