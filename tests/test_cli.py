@@ -62,6 +62,9 @@ def test_every_example_assesses_as_json_and_as_tables(example: Path, tmp_path: P
     assert text.returncode == 0, text.stderr
     assert "Overall safety assessment" in text.stdout
     assert data["target"] in text.stdout
+    # Piped tables keep whole finding ids (an 80-column console cut them to "deception-…").
+    shown = list(data["contributions"])[:5]
+    assert shown and all(f" {finding_id} " in text.stdout for finding_id in shown)
 
 
 def test_assess_with_db_stores_manifest_and_result(tmp_path: Path) -> None:

@@ -7,12 +7,10 @@ from collections import Counter
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from neurath.cli._main import cli
+from neurath.cli._main import cli, progress_bar, stdout_console
 from neurath.engine import assess as run_assessment
 from neurath.engine._engine import DEFAULT_DRAWS
 from neurath.evidence import Assessment, Ledger, Manifest, load_manifest
@@ -50,16 +48,7 @@ def assess(file: str, as_json: bool, db: str | None, draws: int, seed: int) -> N
 
 def _assess_with_progress(manifest: Manifest, draws: int, seed: int) -> Assessment:
     """The assessment, with a progress bar on stderr for the Monte Carlo when it is a terminal."""
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as bar:
+    with progress_bar(eta=True) as bar:
         task = bar.add_task("Monte Carlo over ranged factor scales", total=None)
 
         def advance(done: int, total: int) -> None:
@@ -77,7 +66,7 @@ def _json_view(result: Assessment, stored: int | None, db: str | None) -> dict[s
 
 
 def _print_tables(manifest: Manifest, r: Assessment) -> None:
-    console = Console()
+    console = stdout_console()
     lo, hi = r.interval
     summary = Table(title=f"Overall safety assessment: {escape(r.target)}", show_header=False)
     summary.add_column(style="bold")

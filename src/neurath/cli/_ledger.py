@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from neurath.cli._main import cli
+from neurath.cli._main import cli, stdout_console
 from neurath.evidence import Ledger
 
 
@@ -39,4 +38,4 @@ def list_assessments(db: str, target: str | None) -> None:
             escape(row.author),
             row.created_at[:19],
         )
-    Console().print(table)
+    stdout_console().print(table)

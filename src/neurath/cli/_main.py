@@ -6,6 +6,15 @@ import os
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from neurath._errors import NeurathError
 from neurath._version import __version__
@@ -14,6 +23,31 @@ EXIT_USER_ERROR = 2
 
 
 EXIT_INTERNAL_ERROR = 1
+
+
+def stdout_console() -> Console:
+    """Standard output for tables; piped output would be cut to 80 columns, ellipsising ids."""
+    console = Console()
+    return console if console.is_terminal else Console(width=120)
+
+
+def progress_bar(
+    label: str = "{task.description}", *, eta: bool = False, transient: bool = True
+) -> Progress:
+    """A progress bar on stderr: done / total, and the time elapsed (or, with ``eta``, left).
+
+    A transient bar only shows on a terminal; a lasting one is printed once it is done.
+    """
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn() if eta else TimeElapsedColumn(),
+        console=console,
+        transient=transient,
+        disable=transient and not console.is_terminal,
+    )
 
 
 class _NeurathGroup(click.Group):

@@ -6,19 +6,11 @@ import time
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import TaskID
 from rich.table import Table
 
-from neurath.cli._main import cli
+from neurath.cli._main import cli, progress_bar, stdout_console
 from neurath.models._local import MARKER
 from neurath.models._target import MAX_NEW_TOKENS
 from neurath.organisms._build import VERIFY_N
@@ -50,12 +42,6 @@ def _out(out: str | None) -> Path:
     return Path(out) if out else organisms_home()
 
 
-def _stdout() -> Console:
-    """Standard output; piped output would be cut to 80 columns, ellipsising organism ids."""
-    console = Console()
-    return console if console.is_terminal else Console(width=120)
-
-
 @cli.group()
 def organisms() -> None:
     """Model organisms with known ground truth."""
@@ -70,16 +56,8 @@ def build(suite_file: str | None, out: str | None) -> None:
 
     suite = _suite(suite_file)
     folder = _out(out)
-    console = Console(stderr=True)
     start = time.perf_counter()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as bar:
+    with progress_bar(transient=False) as bar:
         tasks: dict[str, TaskID] = {}
 
         def update(stage: str, done: int, total: int) -> None:
@@ -112,7 +90,7 @@ def list_organisms(suite_file: str | None, out: str | None) -> None:
             or "-"
         )
         table.add_row(spec.id, spec.archetype, spec.group, escape(params), "yes" if built else "no")
-    _stdout().print(table)
+    stdout_console().print(table)
 
 
 @organisms.command()
@@ -157,14 +135,7 @@ def verify(suite_file: str | None, out: str | None, n: int) -> None:
             f"organism {missing[0]!r} is not built in {folder}; run 'neurath organisms build' first"
         )
     worst: tuple[float, str] = (1.0, "")
-    with Progress(
-        TextColumn("verifying"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
+    with progress_bar("verifying") as bar:
         task = bar.add_task("verify", total=len(suite.organisms))
         for spec in suite.organisms:
             f = verify_organism(folder / "models" / spec.id, spec, n=n)
@@ -179,5 +150,5 @@ def verify(suite_file: str | None, out: str | None, n: int) -> None:
                 f"{low:.1%} - {high:.1%}",
             )
             bar.advance(task)
-    _stdout().print(table)
+    stdout_console().print(table)
     click.echo(f"lowest fidelity: {worst[0]:.1%} ({worst[1]})")
