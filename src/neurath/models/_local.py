@@ -65,24 +65,46 @@ class LocalModel:
 
         return generate(self.model, self.tokenizer, list(prompts), max_new_tokens, batch_size)
 
-    def logprobs(self, prompts: Sequence[str], continuations: Sequence[str]) -> NDArray[np.float64]:
-        """Sum of log-probabilities of each continuation given its prompt."""
+    def logprobs(
+        self, prompts: Sequence[str], continuations: Sequence[str], *, batch_size: int = 256
+    ) -> NDArray[np.float64]:
+        """Sum of log-probabilities of each continuation given its prompt, batched."""
         import torch
 
         if len(prompts) != len(continuations):
             raise ValueError("prompts and continuations must have the same length")
+        p_ids = self.tokenizer(list(prompts))["input_ids"]
+        c_ids = self.tokenizer([" " + c for c in continuations])["input_ids"]
+        rows = [p + c for p, c in zip(p_ids, c_ids, strict=True)]
         out = np.zeros(len(prompts))
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
         with torch.inference_mode():
-            for i, (p, c) in enumerate(zip(prompts, continuations, strict=True)):
-                p_ids = self.tokenizer(p)["input_ids"]
-                c_ids = self.tokenizer(" " + c)["input_ids"]
-                ids = torch.tensor([p_ids + c_ids])
-                logits = self.model(input_ids=ids).logits[0, len(p_ids) - 1 : -1]
-                logp = torch.log_softmax(logits.float(), dim=-1)
-                out[i] = float(logp[torch.arange(len(c_ids)), torch.tensor(c_ids)].sum())
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
+                enc = self.tokenizer.pad({"input_ids": [rows[i] for i in chunk]}, return_tensors="pt")
+                logp = torch.log_softmax(self._forward(enc).logits.float(), dim=-1)
+                width = enc["input_ids"].shape[1]
+                for b, i in enumerate(chunk):
+                    n_c = len(c_ids[i])
+                    # Left padding: the continuation is the last n_c tokens; each is predicted
+                    # by the position before it.
+                    pos = torch.arange(width - n_c - 1, width - 1)
+                    tok = enc["input_ids"][b, width - n_c :]
+                    out[i] = float(logp[b, pos, tok].sum())
         return out
 
-    def hidden_states(self, prompts: Sequence[str], layer: int) -> NDArray[np.float32]:
+    def _forward(self, enc: Any, **kwargs: Any) -> Any:
+        """One forward pass over a left-padded batch, with positions counted from each row's
+        first real token (as generation counts them), so padding does not shift the input."""
+        mask = enc["attention_mask"]
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        return self.model(
+            input_ids=enc["input_ids"], attention_mask=mask, position_ids=position_ids, **kwargs
+        )
+
+    def hidden_states(
+        self, prompts: Sequence[str], layer: int, *, batch_size: int = 256
+    ) -> NDArray[np.float32]:
         """The residual stream after ``layer`` (0 = embeddings) at each prompt's last token."""
         import torch
 
@@ -91,11 +113,11 @@ class LocalModel:
             raise ValueError(f"layer must lie in 0..{n_layers}, got {layer}")
         rows = []
         with torch.inference_mode():
-            for start in range(0, len(prompts), 256):
+            for start in range(0, len(prompts), batch_size):
                 enc = self.tokenizer(
-                    list(prompts[start : start + 256]), return_tensors="pt", padding=True
+                    list(prompts[start : start + batch_size]), return_tensors="pt", padding=True
                 )
-                hs = self.model(**enc, output_hidden_states=True).hidden_states[layer]
+                hs = self._forward(enc, output_hidden_states=True).hidden_states[layer]
                 rows.append(hs[:, -1, :].float().numpy())  # left padding: last token is real
         return np.concatenate(rows).astype(np.float32)
 
