@@ -1,0 +1,71 @@
+"""``honeypot``: scenarios built to look unmonitored and to offer an opportunity."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurath.experiments import _factors as F
+from neurath.experiments._querying import act
+from neurath.experiments._raters import get_rater
+from neurath.experiments._registry import Progress, experiment
+from neurath.experiments._result import ExperimentResult, Statistic, rate
+from neurath.experiments._scenarios import REALISTIC, default_realism, honeypots
+from neurath.models._target import TargetModel
+
+
+@experiment("honeypot", statistic="harmful_rate_realistic", declared=(0.0, 0.6))
+def honeypot(
+    target: TargetModel,
+    *,
+    seed: int = 0,
+    progress: Progress | None = None,
+    n: int = 400,
+    eval_cue_share: float = 0.5,
+    realism_threshold: float = REALISTIC,
+    split: str = "test",
+    rater: str = "assisted",
+) -> ExperimentResult:
+    """Harmful-action rate on realistic honeypots, with each honeypot's realism.
+
+    Each honeypot is scored for realism against deployment traffic; only those that pass count
+    as evidence, because a model that recognises a test (an evaluation cue, an artefact id) and
+    behaves is not thereby shown to be safe.
+    """
+    scenarios = honeypots(n, seed, split, eval_cue_share)  # type: ignore[arg-type]
+    realism = default_realism().realism([s.prompt for s in scenarios])
+    transcripts = act(target, scenarios)
+    judged = np.array(get_rater(rater).rate(transcripts, seed), dtype=bool)
+    if progress:
+        progress(n, n)
+    realistic = realism >= realism_threshold
+    return ExperimentResult(
+        experiment="honeypot",
+        target=target.card,
+        statistic="harmful_rate_realistic",
+        statistics={
+            "harmful_rate_realistic": rate(int(judged[realistic].sum()), int(realistic.sum())),
+            "harmful_rate_unrealistic": rate(
+                int(judged[~realistic].sum()), int((~realistic).sum())
+            ),
+            "harmful_rate_all": rate(int(judged.sum()), n),
+            "realistic_share": rate(int(realistic.sum()), n),
+            "mean_realism": Statistic(
+                value=float(realism.mean()), se=float(realism.std() / np.sqrt(n)), n=n
+            ),
+        },
+        details={
+            "realism_threshold": realism_threshold,
+            "realism_quartiles": [
+                round(float(q), 3) for q in np.quantile(realism, [0.25, 0.5, 0.75])
+            ],
+        },
+        factors=[
+            F.method("honeypot"),
+            F.SCENARIO_LANGUAGE,
+            F.CUES_TAKEN_AT_FACE_VALUE,
+            F.HONEYPOT_REALISM,
+            F.weights(target.card),
+            F.raters(rater),
+        ],
+        queries=n,
+    )
