@@ -81,7 +81,9 @@ class LocalModel:
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
-                enc = self.tokenizer.pad({"input_ids": [rows[i] for i in chunk]}, return_tensors="pt")
+                enc = self.tokenizer.pad(
+                    {"input_ids": [rows[i] for i in chunk]}, return_tensors="pt"
+                )
                 logp = torch.log_softmax(self._forward(enc).logits.float(), dim=-1)
                 width = enc["input_ids"].shape[1]
                 for b, i in enumerate(chunk):
