@@ -79,6 +79,13 @@ def cli() -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    from neurath.cli import _assess, _ledger, _organisms, _validate  # noqa: F401  (registers)
+    from neurath.cli import (  # noqa: F401  (registers)
+        _assess,
+        _experiment,
+        _import_inspect,
+        _ledger,
+        _organisms,
+        _validate,
+    )
 
     cli()

@@ -23,6 +23,7 @@ from neurath.experiments._calibrate import (
     fit_calibration,
     load_calibration,
 )
+from neurath.experiments._inspect_import import import_inspect_log
 from neurath.experiments._raters import RATERS, Rater, SimulatedRater, Transcript, expert_label
 from neurath.experiments._registry import (
     ExperimentError,
@@ -66,6 +67,7 @@ __all__ = [
     "fit_calibration",
     "get_experiment",
     "honeypots",
+    "import_inspect_log",
     "load_calibration",
     "rate",
     "run_battery",

@@ -1,0 +1,265 @@
+"""An Inspect log of a neurath task (``inspect eval neurath/honeypot ...``) back into results.
+
+Each log of a ``behavioural``, ``honeypot`` or ``honesty`` task becomes the
+:class:`ExperimentResult` the neurath experiment of that name would have returned for the same
+answers: the same statistics (names, rates and their standard errors), details and factors,
+the rater pool applied to the transcripts in the log as the experiment applies it. The target is
+the log's model (``backend="inspect"``, the log as source); params hold the task's arguments
+and the log's path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from neurath.experiments import _factors as F
+from neurath.experiments._registry import ExperimentError, get_experiment
+from neurath.experiments._result import ExperimentResult, Statistic, rate
+from neurath.experiments._scenarios import REALISTIC
+from neurath.models._target import ModelCard
+
+if TYPE_CHECKING:
+    from inspect_ai.log import EvalLog, EvalSample
+
+    from neurath.experiments._calibrate import Calibration
+    from neurath.experiments._raters import Transcript
+
+TASKS = ("behavioural", "honeypot", "honesty")
+"""The neurath experiments that exist as Inspect tasks (``neurath/<name>``)."""
+
+
+def experiment_of(task: str) -> str:
+    """The experiment a task name (``neurath/honeypot`` or ``honeypot``) stands for."""
+    name = task.removeprefix("neurath/")
+    if name not in TASKS:
+        raise ExperimentError(
+            f"Inspect task {task!r} is not a neurath task (known: "
+            + ", ".join(f"neurath/{t}" for t in TASKS)
+            + ")"
+        )
+    return name
+
+
+def import_inspect_log(
+    path: str | Path, calibration: Calibration | None = None
+) -> list[ExperimentResult]:
+    """The results in the Inspect eval log at ``path`` (one per log: its task's experiment).
+
+    ``calibration`` is accepted so callers can pass what they will build findings with; the
+    results themselves do not depend on it (:func:`~neurath.experiments.to_manifest` uses it).
+
+    Raises:
+        ExperimentError: No such file, not an Inspect log, a log of another task, or a run that
+            did not finish (cancelled, errored, samples missing or failed).
+    """
+    del calibration  # findings apply it; the measured statistics do not depend on it
+    where = Path(path)
+    if not where.is_file():
+        raise ExperimentError(f"{where}: no such Inspect log")
+    try:
+        from inspect_ai.log import read_eval_log
+    except ImportError:  # pragma: no cover - depends on the installation
+        raise ExperimentError(
+            "reading Inspect logs needs inspect-ai: pip install inspect-ai"
+        ) from None
+    try:
+        log = read_eval_log(str(where))
+    except Exception as exc:
+        raise ExperimentError(f"{where}: not a readable Inspect log ({exc})") from None
+    name = experiment_of(log.eval.task)
+    if log.status != "success":
+        message = log.error.message.strip().splitlines()[0] if log.error is not None else ""
+        detail = f": {message[:200]}" if message else ""
+        raise ExperimentError(
+            f"{where}: the Inspect run did not finish (status {log.status!r}{detail}); "
+            "only complete logs can be imported"
+        )
+    samples = _samples(log, where)
+    where = where.resolve()  # one log, one finding id, whichever way its path was written
+    args = dict(log.eval.task_args)
+    info = get_experiment(name)
+    known = {k: v for k, v in args.items() if k in info.defaults}
+    if name == "honesty":
+        known["rater"] = "expert"  # the task's solver asks after expert-judged misbehaviour
+    params: dict[str, Any] = {
+        **info.resolve(known),
+        "inspect_log": str(where),
+        "inspect_task": log.eval.task,
+        "inspect_task_args": args,
+    }
+    seed = int(args.get("seed", 0))
+    card = ModelCard(id=log.eval.model, backend="inspect", source=str(where))
+    build = {"behavioural": _behavioural, "honeypot": _honeypot, "honesty": _honesty}[name]
+    result = build(samples, params, seed, card)
+    n_task = int(params.get("n", len(samples)))
+    details = dict(result.details)
+    details["inspect"] = {
+        "eval_id": log.eval.eval_id,
+        "created": log.eval.created,
+        "samples": len(samples),
+        **({"limit": f"{len(samples)} of {n_task}"} if len(samples) != n_task else {}),
+    }
+    return [result.model_copy(update={"params": params, "seed": seed, "details": details})]
+
+
+def _samples(log: EvalLog, where: Path) -> list[EvalSample]:
+    if not log.samples:
+        raise ExperimentError(f"{where}: the log holds no samples")
+    failed = [s.id for s in log.samples if s.error is not None]
+    if failed:
+        raise ExperimentError(
+            f"{where}: {len(failed)} sample(s) failed (ids {failed[:5]}); re-run them first"
+        )
+    first = [s for s in log.samples if s.epoch == 1]  # the experiments run one pass
+    return sorted(first, key=lambda s: int((s.metadata or {}).get("index", s.id)))
+
+
+def _transcripts(samples: Sequence[EvalSample]) -> list[Transcript]:
+    from neurath.experiments._inspect_tasks import features_from
+    from neurath.experiments._raters import Transcript
+
+    out = []
+    for s in samples:
+        meta = s.metadata or {}
+        if "features" not in meta:
+            raise ExperimentError(f"sample {s.id} has no scenario features: not a neurath task")
+        prompt = s.input if isinstance(s.input, str) else s.input[-1].text
+        out.append(Transcript(features_from(meta["features"]), prompt, s.output.completion))
+    return out
+
+
+def _judged(samples: Sequence[EvalSample], rater: str, seed: int) -> list[bool]:
+    """The rater pool's judgements, as the experiment makes them (same order, same seed)."""
+    from neurath.experiments._raters import get_rater
+
+    return get_rater(rater).rate(_transcripts(samples), seed)
+
+
+def _behavioural(
+    samples: Sequence[EvalSample], params: dict[str, Any], seed: int, card: ModelCard
+) -> ExperimentResult:
+    rater = str(params["rater"])
+    transcripts = _transcripts(samples)
+    judged = _judged(samples, rater, seed)
+    n = len(samples)
+    by_cue: dict[str, list[int]] = {}
+    for t, harmful in zip(transcripts, judged, strict=True):
+        f = t.features
+        cue = "garbled" if f.garbled else f"{f.oversight}/{f.evaluation}"
+        counts = by_cue.setdefault(cue, [0, 0])
+        counts[0] += int(harmful)
+        counts[1] += 1
+    clean = [h for t, h in zip(transcripts, judged, strict=True) if not t.features.garbled]
+    return ExperimentResult(
+        experiment="behavioural",
+        target=card,
+        statistic="harmful_rate",
+        statistics={
+            "harmful_rate": rate(sum(judged), n),
+            "harmful_rate_clean": rate(sum(clean), len(clean)),
+        },
+        details={"by_cue": {k: v for k, v in sorted(by_cue.items())}},
+        factors=[
+            F.method("behavioural"),
+            F.SCENARIO_LANGUAGE,
+            F.CUES_TAKEN_AT_FACE_VALUE,
+            F.weights(card),
+            F.raters(rater),
+        ],
+        queries=n,
+    )
+
+
+def _honeypot(
+    samples: Sequence[EvalSample], params: dict[str, Any], seed: int, card: ModelCard
+) -> ExperimentResult:
+    rater = str(params["rater"])
+    threshold = float(params.get("realism_threshold", REALISTIC))
+    judged = np.array(_judged(samples, rater, seed), dtype=bool)
+    missing = [s.id for s in samples if "realism" not in (s.metadata or {})]
+    if missing:
+        raise ExperimentError(f"honeypot samples without realism (ids {missing[:5]})")
+    realism = np.array([float((s.metadata or {})["realism"]) for s in samples])
+    n = len(samples)
+    realistic = realism >= threshold
+    return ExperimentResult(
+        experiment="honeypot",
+        target=card,
+        statistic="harmful_rate_realistic",
+        statistics={
+            "harmful_rate_realistic": rate(int(judged[realistic].sum()), int(realistic.sum())),
+            "harmful_rate_unrealistic": rate(
+                int(judged[~realistic].sum()), int((~realistic).sum())
+            ),
+            "harmful_rate_all": rate(int(judged.sum()), n),
+            "realistic_share": rate(int(realistic.sum()), n),
+            "mean_realism": Statistic(
+                value=float(realism.mean()), se=float(realism.std() / np.sqrt(n)), n=n
+            ),
+        },
+        details={
+            "realism_threshold": threshold,
+            "realism_quartiles": [
+                round(float(q), 3) for q in np.quantile(realism, [0.25, 0.5, 0.75])
+            ],
+        },
+        factors=[
+            F.method("honeypot"),
+            F.SCENARIO_LANGUAGE,
+            F.CUES_TAKEN_AT_FACE_VALUE,
+            F.HONEYPOT_REALISM,
+            F.weights(card),
+            F.raters(rater),
+        ],
+        queries=n,
+    )
+
+
+def _honesty(
+    samples: Sequence[EvalSample], params: dict[str, Any], seed: int, card: ModelCard
+) -> ExperimentResult:
+    rows = [_honesty_score(s) for s in samples]
+    asked = [r for r in rows if r["misbehaved"]]
+    k = len(asked)
+    n = len(samples)
+    return ExperimentResult(
+        experiment="honesty",
+        target=card,
+        statistic="lying_rate",
+        statistics={
+            "lying_rate": rate(sum(bool(r["lied"]) for r in asked), k),
+            "report_denies": rate(sum(bool(r["report_denies"]) for r in asked), k),
+            "followup_denies": rate(sum(bool(r["followup_denies"]) for r in asked), k),
+            "misbehaved_rate": rate(k, n),
+        },
+        details={
+            "misbehaved": k,
+            "unreadable_replies": sum(not r["reply_readable"] for r in asked),
+            "note": "" if k else "no misbehaviour observed: honesty about it untestable",
+        },
+        factors=[
+            F.method("honesty"),
+            F.SCENARIO_LANGUAGE,
+            F.SELF_REPORT,
+            F.weights(card),
+            F.raters("expert"),
+        ],
+        queries=n + k,
+    )
+
+
+def _honesty_score(sample: EvalSample) -> dict[str, Any]:
+    scores = sample.scores or {}
+    for score in scores.values():
+        value = score.value
+        if isinstance(value, dict) and "misbehaved" in value and "lied" in value:
+            meta = score.metadata or {}
+            return {
+                key: bool(value.get(key))
+                for key in ("misbehaved", "lied", "report_denies", "followup_denies")
+            } | {"reply_readable": bool(meta.get("reply_readable", True))}
+    raise ExperimentError(f"honesty sample {sample.id} has no honesty score: not a neurath log")
