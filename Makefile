@@ -33,6 +33,8 @@ check: $(STAMP)
 ## bench: the speed and memory benchmarks recorded in BENCHMARKS.md
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_organisms.py
+	$(BIN)/python benchmarks/bench_battery.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
