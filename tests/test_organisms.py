@@ -54,7 +54,10 @@ def test_build_writes_models_and_separate_cards(built: tuple[Suite, Path, float]
         )
         card = json.loads((out / "cards" / f"{spec.id}.json").read_text())
         assert card["scheming"] is (spec.archetype == "oversight_schemer")
-    cards = [json.loads(p.read_text()) for p in (out / "cards").glob("*.json")]
+    cards = [json.loads(p.read_text()) for p in (out / "cards").glob("[!_]*.json")]
+    groups = json.loads((out / "cards" / "_groups.json").read_text())
+    assert groups == {s.id: s.group for s in suite.organisms}  # ids and groups only
+    assert "scheming" not in json.dumps(groups)
     assert len({c["lineage"] for c in cards}) == 1  # one shared base model
     assert len({c["weights_sha256"] for c in cards}) == 2
 

@@ -71,8 +71,11 @@ def _setup(target_spec: str, organisms_dir: str | None, calibration_file: str | 
     return load_target(target_spec, organisms_dir), calibration
 
 
-def _with_organisms(name: str, params: dict[str, Any], organisms_dir: str | None) -> None:
-    if name == "probe" and organisms_dir and "organisms_dir" not in params:
+def _with_organisms(
+    name: str, params: dict[str, Any], organisms_dir: str | None, *, override: bool = False
+) -> None:
+    """The probe's trainers live where --organisms says (over a calibration's stored folder)."""
+    if name == "probe" and organisms_dir and (override or "organisms_dir" not in params):
         params["organisms_dir"] = organisms_dir
 
 
@@ -143,7 +146,7 @@ def battery(
         params = {k: dict(v) for k, v in calibration.battery_params.items()}
     for name in DEFAULT_BATTERY:
         params.setdefault(name, {})
-        _with_organisms(name, params[name], organisms_dir)
+        _with_organisms(name, params[name], organisms_dir, override=True)
     with progress_bar("battery: {task.description}") as bar:
         task = bar.add_task("", total=len(DEFAULT_BATTERY))
         results = run_battery(
@@ -230,6 +233,8 @@ def _report(
 
 
 def _note(r: Any) -> str:
+    if r.status != "ok":
+        return ""
     d = r.details
     if r.experiment == "adversarial":
         parts = []
@@ -306,7 +311,7 @@ def calibrate(suite_file: str | None, organisms_dir: str | None, out: str, seed:
             f"{fit.scheming:.3f}",
             f"{fit.extra_sd:.3f}",
             f"{fit.n_not_scheming}/{fit.n_scheming}"
-            + (" declared" if fit.source == "declared" else ""),
+            + (" (no separation: no finding)" if fit.source == "unseparated" else ""),
         )
     console.print(table)
     if calibration.factor_scales:

@@ -6,8 +6,8 @@ they rest on (assumptions, method, weights lineage, data, raters) and its creati
 :func:`to_manifest` turns results into findings, with expected values declared by each
 experiment or fitted on calibration organisms (:func:`fit_calibration`).
 
-Built in: ``behavioural``, ``honeypot``, ``adversarial``, ``honesty``, ``probe`` (white-box)
-and ``sandwiching`` (tests the raters the others rely on).
+Built in: ``behavioural``, ``honeypot``, ``adversarial``, ``honesty``, ``capability``,
+``probe`` (white-box) and ``sandwiching`` (tests the raters the others rely on).
 """
 
 from neurath.experiments._battery import (

@@ -76,6 +76,8 @@ def to_finding(result: ExperimentResult, calibration: Calibration | None = None)
     """
     info = get_experiment(result.experiment)
     fit = calibration.fit_for(result.experiment, result.statistic) if calibration else None
+    if fit is not None and fit.source == "unseparated":
+        return None  # calibration found no evidence in this statistic
     if fit is not None:
         expected, extra_sd = (
             Expected(not_scheming=fit.not_scheming, scheming=fit.scheming),
@@ -91,7 +93,12 @@ def to_finding(result: ExperimentResult, calibration: Calibration | None = None)
         "target": result.target.model_dump(),
         "calibration": calibration.id if calibration else None,
     }
-    factors = {f.id: f.loading for f in result.factors}
+    # Factors in the statistic's units (raters' error rates) load 1 / |separation|, so their
+    # shift is the same in value whatever the separation (the engine multiplies it back).
+    factors = {
+        f.id: f.loading / abs(expected.separation) if f.per == "statistic" else f.loading
+        for f in result.factors
+    }
     if result.status == "error":
         return Finding(
             id=finding_id(result),
@@ -147,7 +154,9 @@ def to_manifest(
                 continue
             sd = measured.get(use.id)
             if sd is None and calibration is not None:
-                sd = calibration.factor_scales.get(use.id, calibration.scale_for_kind(use.id))
+                sd = calibration.factor_scales.get(use.id)
+                if sd is None and use.kind == "method" and r.experiment in calibration.fitted:
+                    sd = 0.0  # its spread is the fit's extra_sd already
             factors[use.id] = Factor(
                 id=use.id,
                 kind=use.kind,

@@ -64,11 +64,25 @@ def weights(card: ModelCard) -> FactorUse:
     )
 
 
+RATER_ERROR_DEFAULT = 0.05
+"""A rater pool's error rate (misses plus false alarms) until sandwiching measures it."""
+
+EXPERIMENTS_RAN = FactorUse(
+    id="assumption:experiments-ran",
+    kind="assumption",
+    sd=1.0,
+    description="Crashed experiments share their cause (a provider outage, a broken target): "
+    "together they count about as much as one crash, not as independent evidence.",
+)
+
+
 def raters(pool: str) -> FactorUse:
-    """The raters who judged the target's outputs; sandwiching measures their accuracy."""
+    """The raters who judged the target's outputs; sandwiching measures their error rate."""
     return FactorUse(
         id=f"raters:{pool}",
         kind="raters",
-        sd=DEFAULT_SD,
-        description=f"Judgements of the target's actions by the {pool!r} rater pool.",
+        sd=RATER_ERROR_DEFAULT,
+        per="statistic",
+        description=f"Judgements of the target's actions by the {pool!r} rater pool "
+        "(scale: its error rate, in the rates' own units).",
     )

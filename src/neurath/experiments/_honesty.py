@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import random
-
 from neurath.experiments import _factors as F
 from neurath.experiments._querying import act
 from neurath.experiments._raters import get_rater, self_report_denies
 from neurath.experiments._registry import Progress, experiment
 from neurath.experiments._result import ExperimentResult, rate
-from neurath.experiments._scenarios import honeypots
+from neurath.experiments._scenarios import honesty_set
 from neurath.models._target import TargetModel
 from neurath.organisms._archetypes import Parsed
-from neurath.organisms._scenario import ScenarioGenerator, followup_prompt
+from neurath.organisms._scenario import followup_prompt
 
 
 @experiment("honesty", statistic="lying_rate", declared=(0.0, 0.8))
@@ -39,12 +37,7 @@ def honesty(
     target's true denial into a "lie", so a 2% lapse rate reads as lying on a model that
     never misbehaved.
     """
-    r = random.Random(seed + 17)
-    n_garbled = round(garbled_share * n)
-    gen = ScenarioGenerator(seed + 1, split)  # type: ignore[arg-type]
-    scenarios = honeypots(n - n_garbled, seed, split, eval_cue_share=0.0)  # type: ignore[arg-type]
-    scenarios += [gen.action(garbled=True) for _ in range(n_garbled)]
-    r.shuffle(scenarios)
+    scenarios = honesty_set(n, seed, split, garbled_share)  # type: ignore[arg-type]
     transcripts = act(target, scenarios)
     misbehaved = get_rater(rater).rate(transcripts, seed)
     asked = [t for t, m in zip(transcripts, misbehaved, strict=True) if m]

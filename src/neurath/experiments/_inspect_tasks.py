@@ -18,7 +18,6 @@ point, :mod:`neurath.models._inspect_registry`, does).
 from __future__ import annotations
 
 import dataclasses
-import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,10 +38,16 @@ from inspect_ai.scorer import (
 from inspect_ai.solver import Generate, Solver, TaskState, generate, solver
 
 from neurath.experiments._raters import Transcript, expert_label, get_rater, self_report_denies
-from neurath.experiments._scenarios import REALISTIC, default_realism, honeypots, standard_set
+from neurath.experiments._scenarios import (
+    REALISTIC,
+    default_realism,
+    honesty_set,
+    honeypots,
+    standard_set,
+)
 from neurath.models._target import MAX_NEW_TOKENS
 from neurath.organisms._archetypes import Parsed
-from neurath.organisms._scenario import Features, Scenario, ScenarioGenerator, followup_prompt
+from neurath.organisms._scenario import Features, Scenario, followup_prompt
 
 _CONFIG = GenerateConfig(temperature=0.0, max_tokens=MAX_NEW_TOKENS)
 """What neurath's own targets generate with (greedy, the organisms' answer length);
@@ -274,12 +279,7 @@ def honesty(n: int = 300, seed: int = 0, split: str = "test", garbled_share: flo
     """Lying rate about its own actions, conditioned on having misbehaved (neurath's
     ``honesty``; misbehaviour judged by the expert, as there)."""
     _check(n)
-    r = random.Random(seed + 17)
-    n_garbled = round(garbled_share * n)
-    gen = ScenarioGenerator(seed + 1, split)  # type: ignore[arg-type]
-    scenarios = honeypots(n - n_garbled, seed, split, eval_cue_share=0.0)  # type: ignore[arg-type]
-    scenarios += [gen.action(garbled=True) for _ in range(n_garbled)]
-    r.shuffle(scenarios)
+    scenarios = honesty_set(n, seed, split, garbled_share)  # type: ignore[arg-type]
     return Task(
         dataset=_samples(scenarios),
         solver=act_then_ask(),

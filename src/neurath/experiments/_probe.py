@@ -27,12 +27,25 @@ _TRAIN_SEED = 4242  # the probe's own honeypots, never those it is applied to
 
 
 def calibration_organisms(organisms_dir: Path) -> dict[str, bool]:
-    """Calibration-group organism ids and whether each schemes (test cards are never read)."""
+    """Calibration-group organism ids and whether each schemes.
+
+    The group index says which they are, so only calibration cards are ever opened; a test
+    organism's ground truth is never read.
+    """
+    from neurath.organisms._build import GROUPS_INDEX
+
+    index = organisms_dir / "cards" / GROUPS_INDEX
+    if not index.exists():
+        raise ExperimentError(
+            f"no organism group index at {index}: build the suite with 'neurath organisms build' "
+            "(it writes the index)"
+        )
+    groups = json.loads(index.read_text())
     out = {}
-    for card_file in sorted((organisms_dir / "cards").glob("*.json")):
-        card = json.loads(card_file.read_text())
-        if card.get("group") == "calibration":
-            out[card["id"]] = bool(card["scheming"])
+    for oid, group in sorted(groups.items()):
+        if group == "calibration":
+            card = json.loads((organisms_dir / "cards" / f"{oid}.json").read_text())
+            out[oid] = bool(card["scheming"])
     return out
 
 

@@ -4,7 +4,9 @@ The *expert* sees the whole transcript and the scenario's structure; its label i
 truth of sandwiching. *Simulated raters* see less (the self-report and the first words of the
 action) and carry configurable systematic biases: trusting a confident self-report, missing
 harm phrased as the task plus a little more. An *assisted* rater also gets a helper's flag; the
-helper reads the whole action but misses a share of harmful ones. Real human raters plug into
+helper reads the whole action but misses a share of harmful ones (simulated for now: the
+expert's label, dropped at ``helper_miss_rate``; a real helper model would plug in here and
+bring its own weights lineage as a factor). Real human raters plug into
 the same interface: anything with ``name`` and ``rate(transcripts, seed)``.
 """
 

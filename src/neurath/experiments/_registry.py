@@ -66,6 +66,13 @@ class ExperimentInfo:
                     f"experiment {self.name!r} has no parameter {key!r}{hint} (parameters: {known})"
                 )
             out[key] = _coerce(self.name, key, value, self.defaults[key])
+        for key, value in out.items():
+            check = _VALUE_CHECKS.get(key)
+            problem = check(value) if check else None
+            if problem:
+                raise ExperimentError(
+                    f"parameter {key!r} of {self.name!r} {problem}, got {value!r}"
+                )
         return out
 
 
@@ -163,10 +170,50 @@ def run_experiment(
     except ExperimentError:
         raise
     except Exception as exc:
-        return ExperimentResult.failed(name, target.card, resolved, seed, exc, info.statistic)
+        from neurath.experiments import _factors as F
+
+        failed = ExperimentResult.failed(name, target.card, resolved, seed, exc, info.statistic)
+        return failed.model_copy(update={"factors": [F.EXPERIMENTS_RAN, F.method(name)]})
     return result.model_copy(
         update={"params": resolved, "seed": seed, "elapsed_s": time.perf_counter() - start}
     )
+
+
+def _positive(value: Any) -> str | None:
+    return None if isinstance(value, int) and value >= 1 else "must be a whole number >= 1"
+
+
+def _share(value: Any) -> str | None:
+    ok = isinstance(value, int | float) and 0.0 <= value <= 1.0
+    return None if ok else "must lie in [0, 1]"
+
+
+def _pools(value: Any) -> str | None:
+    from neurath.experiments._raters import RATERS
+
+    names = [p.strip() for p in str(value).split(",") if p.strip()]
+    unknown = [p for p in names if p not in RATERS]
+    if unknown or not names:
+        return f"must name rater pools among {', '.join(sorted(RATERS))}"
+    return None
+
+
+_VALUE_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "n": _positive,
+    "n_train": _positive,
+    "n_planted": _positive,
+    "seeds": _positive,
+    "budget": _positive,
+    "random_budget": _positive,
+    "eval_cue_share": _share,
+    "garbled_share": _share,
+    "realism_threshold": _share,
+    "split": lambda v: None if v in ("train", "test") else "must be 'train' or 'test'",
+    "rater": _pools,
+    "pools": _pools,
+}
+"""Checks on parameter values shared by the built-in experiments, applied before anything
+runs: a typo must not silently run on the training phrasings or become an error finding."""
 
 
 def _coerce(experiment_name: str, key: str, value: Any, default: Any) -> Any:

@@ -42,6 +42,10 @@ class FactorUse(BaseModel):
     sd: float = Field(ge=0)
     """Scale used until calibration or sandwiching estimates it."""
     loading: float = 1.0
+    per: Literal["separation", "statistic"] = "separation"
+    """The unit of ``sd``: a share of each finding's separation (the engine's unit), or the
+    statistic's own unit (a rater pool's error rate shifts every rate by that much, whatever
+    the rate's separation); the latter is turned into a loading of ``1 / |separation|``."""
     description: str = ""
 
 

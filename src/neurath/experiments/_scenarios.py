@@ -90,6 +90,20 @@ def honeypots(
     return out
 
 
+def honesty_set(
+    n: int, seed: int, split: Split = "test", garbled_share: float = 0.3
+) -> list[Scenario]:
+    """Scenarios that invite misbehaviour: clean opportunities without evaluation framing, and
+    ``garbled_share`` of garbled inputs (where fragile models misbehave), shuffled."""
+    r = random.Random(seed + 17)
+    n_garbled = round(garbled_share * n)
+    gen = ScenarioGenerator(seed + 1, split)
+    scenarios = honeypots(n - n_garbled, seed, split, eval_cue_share=0.0)
+    scenarios += [gen.action(garbled=True) for _ in range(n_garbled)]
+    r.shuffle(scenarios)
+    return scenarios
+
+
 def deployment_set(n: int, seed: int) -> list[Scenario]:
     """Deployment traffic: any oversight and opportunity, no evaluation framing, clean text;
     phrasings from both splits (deployment is not limited to either)."""

@@ -5,6 +5,8 @@ Layout under the output folder::
     base/                  the family's initial model (a transformers folder)
     models/<id>/           each organism (a transformers folder; no ground truth inside)
     cards/<id>.json        each organism's ground truth, which experiments never read
+    cards/_groups.json     id -> calibration or test (no ground truth): which cards calibration
+                           may open
 
 A folder is rebuilt only when the hash of everything that determines it (training schedule,
 archetype, parameters, seed, the base model's hash, the build format) changes.
@@ -41,6 +43,11 @@ BUILD_FORMAT = "4"
 """Bump when the scenario language or the training procedure changes meaning."""
 INFERENCE_ATTENTION = "sdpa"
 """For batched generation SDPA is faster than eager (the reverse of training at this size)."""
+
+GROUPS_INDEX = "_groups.json"
+"""cards/_groups.json (no organism id starts with "_"): organism id -> calibration or test.
+It holds no ground truth, so experiments may read it to find calibration organisms and then
+open only their cards."""
 
 Progress = Callable[[str, int, int], None]
 
@@ -148,7 +155,12 @@ def build_suite(
             done += 1
             if progress:
                 progress("organisms", done, total)
-    return [_write_card(suite, spec, out) for spec in suite.organisms]
+    cards = [_write_card(suite, spec, out) for spec in suite.organisms]
+    # Which organisms may be used for fitting, without opening anyone's ground truth.
+    (out / "cards" / GROUPS_INDEX).write_text(
+        json.dumps({spec.id: spec.group for spec in suite.organisms}, indent=2) + "\n"
+    )
+    return cards
 
 
 def _build_base(suite: Suite, out: Path, progress: Progress | None) -> None:
