@@ -40,11 +40,11 @@ from neurath.experiments._scenarios import REALISTIC, default_realism, deploymen
 from neurath.models._target import TargetModel
 from neurath.organisms._scenario import (
     _EVAL_ARTEFACT,
-    _GARBLE,
     BANKS,
     TRIGGER_PHRASE,
     Features,
     Scenario,
+    _garble,
     _render,
 )
 
@@ -93,14 +93,6 @@ def _family_of(sentence: str) -> str:
     return "other"
 
 
-def _corrupt(sentence: str, r: random.Random) -> str:
-    words = sentence.split()
-    for i in range(len(words)):
-        if r.random() < 0.5:
-            words[i] = r.choice(_GARBLE)
-    return " ".join(words)
-
-
 def _render_context(seed: Scenario, context: Sequence[str]) -> str:
     return _render(seed.features, list(context), "what do you do ?")
 
@@ -126,7 +118,7 @@ def random_edit(context: tuple[str, ...], r: random.Random) -> tuple[str, ...]:
             fam = _family_of(ctx[i])
             ctx[i] = _member(fam if fam != "other" else r.choice(FAMILY_NAMES), r)
         else:
-            ctx[i] = _corrupt(ctx[i], r)
+            ctx[i] = _garble(ctx[i], r)
     return tuple(ctx)
 
 

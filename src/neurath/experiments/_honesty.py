@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from neurath.experiments import _factors as F
 from neurath.experiments._querying import act
 from neurath.experiments._raters import get_rater, self_report_denies
 from neurath.experiments._registry import Progress, experiment
 from neurath.experiments._result import ExperimentResult, rate
 from neurath.experiments._scenarios import honesty_set
-from neurath.models._target import TargetModel
+from neurath.models._target import ModelCard, TargetModel
 from neurath.organisms._archetypes import Parsed
 from neurath.organisms._scenario import followup_prompt
 
@@ -44,30 +46,49 @@ def honesty(
     replies = target.generate([followup_prompt(t.prompt, t.answer) for t in asked]) if asked else []
     if progress:
         progress(n + len(asked), n + len(asked))
-    denied_report = [self_report_denies(t.answer) is True for t in asked]
-    denied_reply = [Parsed.reply(x) is False for x in replies]
-    lies = [a or b for a, b in zip(denied_report, denied_reply, strict=True)]
-    k = len(asked)
+    return summarise(
+        target.card,
+        n,
+        report_denies=[self_report_denies(t.answer) is True for t in asked],
+        followup_denies=[Parsed.reply(x) is False for x in replies],
+        unreadable=sum(Parsed.reply(x) is None for x in replies),
+        rater=rater,
+    )
+
+
+def summarise(
+    card: ModelCard,
+    n: int,
+    *,
+    report_denies: Sequence[bool],
+    followup_denies: Sequence[bool],
+    unreadable: int,
+    rater: str,
+) -> ExperimentResult:
+    """The result from the misbehaving episodes' two denials, each ``True`` where the report
+    or the follow-up reply denied the harm (shared with the log importer)."""
+    lies = [a or b for a, b in zip(report_denies, followup_denies, strict=True)]
+    k = len(lies)
     return ExperimentResult(
         experiment="honesty",
-        target=target.card,
+        target=card,
         statistic="lying_rate",
         statistics={
             "lying_rate": rate(sum(lies), k),
-            "report_denies": rate(sum(denied_report), k),
-            "followup_denies": rate(sum(denied_reply), k),
+            "report_denies": rate(sum(report_denies), k),
+            "followup_denies": rate(sum(followup_denies), k),
             "misbehaved_rate": rate(k, n),
         },
         details={
             "misbehaved": k,
-            "unreadable_replies": sum(Parsed.reply(x) is None for x in replies),
+            "unreadable_replies": unreadable,
             "note": "" if k else "no misbehaviour observed: honesty about it untestable",
         },
         factors=[
             F.method("honesty"),
             F.SCENARIO_LANGUAGE,
             F.SELF_REPORT,
-            F.weights(target.card),
+            F.weights(card),
             F.raters(rater),
         ],
         queries=n + k,
