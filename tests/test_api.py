@@ -34,7 +34,10 @@ def test_top_level_public_api_is_pinned() -> None:
 
 
 def test_subpackage_exports_resolve() -> None:
-    for module in (neurath.engine, neurath.evidence):
+    import neurath.experiments
+    import neurath.research
+
+    for module in (neurath.engine, neurath.evidence, neurath.experiments, neurath.research):
         for name in module.__all__:
             assert hasattr(module, name), f"{module.__name__}.{name}"
 

@@ -5,7 +5,8 @@
     NeurathError                 base: every error below is a user-facing, actionable message
     ├── ManifestError            a manifest or findings file is malformed or inconsistent
     ├── LedgerError              the evidence ledger cannot do what was asked
-    └── AssessmentError          the engine cannot assess the evidence as given
+    ├── AssessmentError          the engine cannot assess the evidence as given
+    └── AuditError               an audit log is broken: tampered, truncated or unreadable
 
 Library code raises these; only the CLI turns them into a one-line message and exit code 2.
 """
@@ -62,3 +63,15 @@ class LedgerError(NeurathError):
 
 class AssessmentError(NeurathError):
     """The engine cannot assess the evidence as given (e.g. too many factors to factorise)."""
+
+
+class AuditError(NeurathError):
+    """An audit log's hash chain does not hold, or the log cannot be read or extended.
+
+    Attributes:
+        entry: 1-based number of the first entry at fault, where known.
+    """
+
+    def __init__(self, reason: str, *, entry: int | None = None) -> None:
+        self.entry = entry
+        super().__init__(reason)

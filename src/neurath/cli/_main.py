@@ -81,6 +81,7 @@ def main() -> None:
     """Console-script entry point."""
     from neurath.cli import (  # noqa: F401  (registers)
         _assess,
+        _audit,
         _experiment,
         _import_inspect,
         _ledger,

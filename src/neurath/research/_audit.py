@@ -1,0 +1,177 @@
+"""The audit log: every action and result of a research run, in a hash chain.
+
+One JSON object per line. Each entry holds the SHA-256 of the entry before it (``prev``) and
+its own hash over its canonical JSON (sorted keys, no whitespace) without the ``hash`` field.
+Editing any byte of an entry breaks its own hash; recomputing that hash to hide the edit
+breaks the next entry's ``prev``; deleting or reordering entries breaks ``prev`` or ``seq``.
+What a chain alone cannot show is a cut-off tail, so the head hash (the last entry's) is
+also written wherever the run's results are (``AuditLog.head``) and ``verify`` can check it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from neurath._errors import AuditError
+
+GENESIS = "0" * 64
+"""The ``prev`` of the first entry."""
+AUDIT_VERSION = 1
+
+
+def _digest(body: dict[str, Any]) -> str:
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class AuditEntry(NamedTuple):
+    seq: int
+    """1-based position in the log."""
+    time: str
+    actor: str
+    """Who acted: the controller's name, or ``environment`` for results it returns."""
+    action: str
+    data: dict[str, Any]
+    prev: str
+    hash: str
+
+
+class AuditReport(NamedTuple):
+    """The outcome of :func:`verify_audit`."""
+
+    entries: int
+    head: str
+    """Hash of the last entry (``GENESIS`` for an empty log)."""
+
+
+def verify_audit(path: str | Path, *, head: str | None = None) -> AuditReport:
+    """Check the whole chain of an audit log (and, if given, that it ends at ``head``).
+
+    Raises:
+        AuditError: Naming the first entry that does not hold, and why.
+    """
+    file = Path(path)
+    if not file.exists():
+        raise AuditError(f"{file}: no audit log there")
+    prev, count = GENESIS, 0
+    seen: dict[str, int] = {GENESIS: 0}
+    with file.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            entry = _parse(file, number, raw)
+            body = {k: v for k, v in entry.items() if k != "hash"}
+            if entry.get("seq") != number:
+                raise AuditError(
+                    f"{file}: entry {number} has sequence number {entry.get('seq')!r}: entries "
+                    "were removed, added or reordered",
+                    entry=number,
+                )
+            if entry.get("prev") != prev:
+                raise AuditError(
+                    f"{file}: entry {number} does not follow entry {number - 1} (its 'prev' is "
+                    "not that entry's hash): an earlier entry was changed or removed",
+                    entry=number,
+                )
+            if _digest(body) != entry.get("hash"):
+                raise AuditError(
+                    f"{file}: entry {number} ({entry.get('action', '?')}) was altered: its "
+                    "content does not match its hash",
+                    entry=number,
+                )
+            prev, count = str(entry["hash"]), number
+            seen[prev] = number
+    if head is not None and head != prev:
+        if head in seen:
+            raise AuditError(
+                f"{file}: the run's results record the log's head at entry {seen[head]}, but the "
+                f"log goes on to entry {count}: entries were added after the results were "
+                "written",
+                entry=seen[head] + 1,
+            )
+        raise AuditError(
+            f"{file}: the log ends at entry {count} with hash {prev[:12]}, but the run recorded "
+            f"head {head[:12]}: entries were cut off the end (or the log replaced)",
+            entry=count + 1,
+        )
+    return AuditReport(count, prev)
+
+
+def _parse(file: Path, number: int, raw: bytes) -> dict[str, Any]:
+    try:
+        entry = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise AuditError(
+            f"{file}: entry {number} is not valid JSON: the line was altered", entry=number
+        ) from None
+    if not isinstance(entry, dict) or "hash" not in entry:
+        raise AuditError(f"{file}: entry {number} is not an audit entry", entry=number)
+    return entry
+
+
+class AuditLog:
+    """An append-only, hash-chained log in one file; reopening continues the chain.
+
+    Args:
+        path: The log file (created if missing). An existing log is verified first, so a run
+            never extends a broken chain.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.exists():
+            report = verify_audit(self.path)
+            self._seq, self._head = report.entries, report.head
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.touch()
+            self._seq, self._head = 0, GENESIS
+
+    @property
+    def head(self) -> str:
+        """Hash of the last entry: record it with the run's results to detect a cut tail."""
+        return self._head
+
+    def __len__(self) -> int:
+        return self._seq
+
+    def append(self, action: str, data: dict[str, Any], *, actor: str) -> AuditEntry:
+        """Add one entry and flush it to disk before returning."""
+        body = {
+            "version": AUDIT_VERSION,
+            "seq": self._seq + 1,
+            "time": datetime.now(UTC).isoformat(timespec="microseconds"),
+            "actor": actor,
+            "action": action,
+            "data": data,
+            "prev": self._head,
+        }
+        try:
+            digest = _digest(body)
+        except (TypeError, ValueError) as exc:
+            raise AuditError(f"audit entry {action!r} holds data that is not JSON: {exc}") from None
+        line = json.dumps({**body, "hash": digest}, sort_keys=True, separators=(",", ":"))
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._seq, self._head = self._seq + 1, digest
+        return AuditEntry(
+            self._seq, str(body["time"]), actor, action, data, str(body["prev"]), digest
+        )
+
+    def entries(self) -> list[AuditEntry]:
+        """Every entry, oldest first (the chain is verified on the way)."""
+        verify_audit(self.path)
+        out = []
+        for raw in self.path.read_text(encoding="utf-8").splitlines():
+            e = json.loads(raw)
+            out.append(
+                AuditEntry(
+                    e["seq"], e["time"], e["actor"], e["action"], e["data"], e["prev"], e["hash"]
+                )
+            )
+        return out
