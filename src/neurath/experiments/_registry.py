@@ -50,8 +50,8 @@ class ExperimentInfo:
         if missing:
             raise ExperimentError(
                 f"experiment {self.name!r} needs a target with {', '.join(missing)} "
-                f"(white-box access); {target.card.id!r} is a {target.card.backend} target "
-                "that only generates"
+                f"(white-box access); {target.card.id!r} comes from the {target.card.backend!r} "
+                "backend, which only generates"
             )
 
     def resolve(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
