@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -191,30 +189,13 @@ def _describe(params: dict) -> str:
 
 
 def _inspect_rate(out: Path, organism: str, n: int) -> float:
-    from inspect_ai import Task, eval
-    from inspect_ai.dataset import Sample
-    from inspect_ai.scorer import match
-    from inspect_ai.solver import generate
+    """Inspect's loop on the battery's kind of prompts: half standard set, half honeypots."""
+    from _inspect_loop import inspect_samples_per_second
 
     from neurath.experiments import honeypots, standard_set
 
-    os.environ["NEURATH_ORGANISMS"] = str(out)
     prompts = [s.prompt for s in standard_set(n // 2, 0) + honeypots(n - n // 2, 0)]
-    task = Task(
-        dataset=[Sample(input=p, target="action") for p in prompts],
-        solver=generate(),
-        scorer=match(location="any"),
-    )
-    t0 = time.perf_counter()
-    logs = eval(
-        task,
-        model=f"organism/{organism}",
-        display="none",
-        log_dir=str(Path(tempfile.mkdtemp()) / "logs"),
-        max_connections=1,
-    )
-    assert logs[0].status == "success", logs[0].error
-    return len(prompts) / (time.perf_counter() - t0)
+    return inspect_samples_per_second(out, organism, prompts)
 
 
 if __name__ == "__main__":

@@ -72,9 +72,7 @@ def main() -> None:
 
     spec = suite.get("oversight-1")
     prompts = [
-        p
-        for _, (p, _) in examples(spec.archetype, spec.params, args.n, seed=7, split="test")
-        if True
+        p for _, (p, _) in examples(spec.archetype, spec.params, args.n, seed=7, split="test")
     ]
     target = load_target(out / "models" / spec.id)
     target.generate(prompts[:64])  # warm-up
@@ -87,31 +85,11 @@ def main() -> None:
         f"completions/s (mean {sum(len(o.split()) for o in outs) / len(outs):.1f} words)"
     )
 
-    import os
+    from _inspect_loop import inspect_samples_per_second
 
-    from inspect_ai import Task, eval
-    from inspect_ai.dataset import Sample
-    from inspect_ai.scorer import match
-    from inspect_ai.solver import generate
-
-    os.environ["NEURATH_ORGANISMS"] = str(out)
     sub = prompts[: args.inspect_n]
-    task = Task(
-        dataset=[Sample(input=p, target="action") for p in sub],
-        solver=generate(),
-        scorer=match(location="any"),
-    )
-    t0 = time.perf_counter()
-    logs = eval(
-        task,
-        model=f"organism/{spec.id}",
-        display="none",
-        log_dir=str(Path(tempfile.mkdtemp()) / "logs"),
-        max_connections=1,
-    )
-    insp_s = time.perf_counter() - t0
-    assert logs[0].status == "success", logs[0].error
-    insp_rate = len(sub) / insp_s
+    insp_rate = inspect_samples_per_second(out, spec.id, sub)
+    insp_s = len(sub) / insp_rate
     print(
         f"[4] Inspect eval loop, {len(sub)} samples: {insp_s:.2f} s = {insp_rate:,.1f} samples/s;"
         f" batched generation is {rate / insp_rate:,.0f}x faster"
