@@ -6,7 +6,9 @@
     ├── ManifestError            a manifest or findings file is malformed or inconsistent
     ├── LedgerError              the evidence ledger cannot do what was asked
     ├── AssessmentError          the engine cannot assess the evidence as given
-    └── AuditError               an audit log is broken: tampered, truncated or unreadable
+    ├── AuditError               an audit log is broken: tampered, truncated or unreadable
+    └── ResearchError            a research run cannot do what was asked
+        └── BudgetExceeded       an action would overspend the run's budget
 
 Library code raises these; only the CLI turns them into a one-line message and exit code 2.
 """
@@ -75,3 +77,22 @@ class AuditError(NeurathError):
     def __init__(self, reason: str, *, entry: int | None = None) -> None:
         self.entry = entry
         super().__init__(reason)
+
+
+class ResearchError(NeurathError):
+    """A research run cannot do what was asked: an unknown target or tool, a bad study file,
+    a run folder that cannot be resumed."""
+
+
+class BudgetExceeded(ResearchError):
+    """An action would spend more than is left of the run's budget (nothing was spent).
+
+    Attributes:
+        resource: ``queries``, ``training_steps`` or ``ratings``.
+        needed: What the action is estimated to cost.
+        left: What is left of the budget.
+    """
+
+    def __init__(self, resource: str, needed: int, left: int) -> None:
+        self.resource, self.needed, self.left = resource, needed, left
+        super().__init__(f"needs about {needed} {resource} but {left} are left of the budget")

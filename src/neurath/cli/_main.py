@@ -86,6 +86,7 @@ def main() -> None:
         _import_inspect,
         _ledger,
         _organisms,
+        _run,
         _validate,
     )
 

@@ -439,6 +439,17 @@ class Ledger:
             raise LedgerError(f"manifest {manifest_id} in {self.path}: {exc}") from None
         return header.model_copy(update={"findings": findings, "findings_file": None})
 
+    def manifest_ids(self, *, target: str | None = None, source: str | None = None) -> list[int]:
+        """Ids of stored manifests (about ``target``, written by ``source``), oldest first."""
+        sql, args = "SELECT id FROM manifests WHERE 1 = 1", []
+        if target is not None:
+            sql += " AND target = ?"
+            args.append(target)
+        if source is not None:
+            sql += " AND source = ?"
+            args.append(source)
+        return [int(r[0]) for r in self._conn.execute(sql + " ORDER BY id", args)]
+
     def assessments(self, *, target: str | None = None) -> list[StoredAssessment]:
         """Stored assessments, oldest first."""
         sql = "SELECT id, manifest_id, body, author, created_at FROM assessments"

@@ -143,6 +143,7 @@ def to_manifest(
     (sandwiching sets its raters' pools), the calibration, the experiment's default.
     """
     findings = [f for r in results if (f := to_finding(r, calibration)) is not None]
+    findings, repeats = _share_target_deviation(findings)
     measured: dict[str, float] = {}
     for r in results:
         measured.update(r.factor_scales)
@@ -163,6 +164,7 @@ def to_manifest(
                 sd=use.sd if sd is None else sd,
                 description=use.description,
             )
+    factors.update({f.id: f for f in repeats})
     return Manifest(
         version=1,
         target=target,
@@ -177,3 +179,37 @@ def to_manifest(
         description=f"The neurath battery on {target}"
         + (f", calibrated by {calibration.id}" if calibration else " (declared expectations)"),
     )
+
+
+def _share_target_deviation(findings: list[Finding]) -> tuple[list[Finding], list[Factor]]:
+    """Repeats of one statistic on one target share that target's deviation.
+
+    ``extra_sd`` is how far a target's statistic sits from its hypothesis's mean: a property
+    of the target, not of the run. Run the same experiment twice (a new seed, a larger n) and
+    both findings carry the same deviation, so it becomes a factor they share (scale
+    ``extra_sd / |separation|``, unit-free) instead of independent noise that a repeat would
+    seem to average away. One run of a statistic is left as it is (the same covariance).
+    """
+    groups: dict[tuple[str, float, float, float], list[int]] = {}
+    for i, f in enumerate(findings):
+        if f.extra_sd > 0 and f.status == "ok":
+            key = (f.experiment, f.expected.not_scheming, f.expected.scheming, f.extra_sd)
+            groups.setdefault(key, []).append(i)
+    out, factors = list(findings), []
+    for (experiment, mu_n, mu_s, extra), members in groups.items():
+        if len(members) < 2:
+            continue
+        fid = f"method:{experiment}:target-deviation"
+        factors.append(
+            Factor(
+                id=fid,
+                kind="method",
+                sd=extra / abs(mu_n - mu_s),
+                description=f"The target's own deviation from the calibrated mean of "
+                f"{experiment}, shared by its {len(members)} repeats.",
+            )
+        )
+        for i in members:
+            f = out[i]
+            out[i] = f.model_copy(update={"extra_sd": 0.0, "factors": {**f.factors, fid: 1.0}})
+    return out, factors

@@ -27,8 +27,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from neurath._errors import ManifestError
-from neurath.experiments._registry import ExperimentError, get_experiment
-from neurath.experiments._result import ExperimentResult
+from neurath.experiments._registry import ExperimentError, get_experiment, size_param
+from neurath.experiments._result import ExperimentResult, FactorUse
 
 CALIBRATION_VERSION = 1
 MIN_SEPARATION = 1e-3
@@ -48,6 +48,26 @@ class StatisticFit(BaseModel):
     source: Literal["fitted", "unseparated"] = "fitted"
     """``unseparated``: the calibration organisms did not separate the hypotheses in the
     declared direction; findings of this statistic are left out of manifests."""
+
+
+class ExperimentProfile(BaseModel):
+    """How an experiment behaves, measured on the calibration organisms: what a planner needs
+    to predict a finding before running it (its factors, precision and cost)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    factors: list[FactorUse]
+    """The shared factors its finding rests on (the ``weights:`` one is the calibration
+    organisms' lineage; a planner substitutes the target's)."""
+    size_param: str
+    """The parameter that scales its sample (``n``; ``seeds`` for the adversarial search)."""
+    size: float
+    """That parameter's value in the calibration runs."""
+    unit_variance: float = Field(ge=0)
+    """Mean over organisms of ``se^2 * size``: the primary statistic's sampling variance at
+    size 1, so ``se(size) = sqrt(unit_variance / size)``."""
+    queries_per_unit: float = Field(ge=0)
+    """Mean target queries per unit of size."""
 
 
 class Calibration(BaseModel):
@@ -79,6 +99,8 @@ class Calibration(BaseModel):
     observations: dict[str, dict[str, float]] = Field(default_factory=dict)
     """organism -> experiment -> primary statistic: the data the fit came from."""
     notes: list[str] = Field(default_factory=list)
+    profiles: dict[str, ExperimentProfile] = Field(default_factory=dict)
+    """Experiment -> its measured profile (factors, precision, cost), for planners."""
 
     def fit_for(self, experiment: str, statistic: str) -> StatisticFit | None:
         return self.fits.get(f"{experiment}.{statistic}")
@@ -172,6 +194,7 @@ def fit_calibration(
         oid: {exp: by_org[oid][0] for exp, by_org in obs.items() if oid in by_org}
         for oid in results
     }
+    profiles = _profiles(results)
     body = {
         "suite": suite,
         "organisms": {o: labels[o] for o in sorted(results)},
@@ -197,7 +220,30 @@ def fit_calibration(
         battery_params=params,
         observations=observations,
         notes=notes,
+        profiles=profiles,
     )
+
+
+def _profiles(results: Mapping[str, Sequence[ExperimentResult]]) -> dict[str, ExperimentProfile]:
+    by_exp: dict[str, list[ExperimentResult]] = {}
+    for rs in results.values():
+        for r in rs:
+            if r.status == "ok" and r.primary.n > 0:
+                by_exp.setdefault(r.experiment, []).append(r)
+    out = {}
+    for name, rs in sorted(by_exp.items()):
+        key = size_param(name)
+        size = float(rs[0].params.get(key) or 0)
+        if size <= 0:
+            continue
+        out[name] = ExperimentProfile(
+            factors=list(rs[0].factors),
+            size_param=key,
+            size=size,
+            unit_variance=sum(r.primary.se**2 * float(r.params[key]) for r in rs) / len(rs),
+            queries_per_unit=sum(r.queries / float(r.params[key]) for r in rs) / len(rs),
+        )
+    return out
 
 
 def _fit_statistics(

@@ -235,3 +235,12 @@ def _coerce(experiment_name: str, key: str, value: Any, default: Any) -> Any:
             f"got {value!r}"
         ) from None
     return value
+
+
+_SIZE_PARAM = {"adversarial": "seeds"}
+
+
+def size_param(experiment: str) -> str:
+    """The parameter that scales an experiment's sample, cost and precision (``n`` unless the
+    experiment names another: the adversarial search's ``seeds``)."""
+    return _SIZE_PARAM.get(experiment, "n")

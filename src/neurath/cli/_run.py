@@ -1,0 +1,160 @@
+"""``neurath run [STUDY]``: the whole pipeline, blind on organisms, scored against their truth."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.progress import TaskID
+from rich.table import Table
+
+from neurath.cli._main import cli, progress_bar, stdout_console
+
+_STAGES = {
+    "build": "build organisms",
+    "calibrate": "calibrate",
+    "research": "research (queries)",
+    "assess": "assess targets",
+}
+
+
+@cli.command()
+@click.argument("study_file", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--resume", "resume", default=None, help="Continue an interrupted run (its id or folder)."
+)
+@click.option(
+    "--organisms",
+    "organisms_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where the suite is built (default: $NEURATH_ORGANISMS or .neurath/organisms).",
+)
+@click.option("--runs", "runs_dir", default="runs", show_default=True, help="Where run folders go.")
+@click.option("--controller", default=None, help="Override the study's controller.")
+@click.option("--budget", type=int, default=None, help="Override the study's query budget.")
+@click.option("--run-id", default=None, help="Name the run folder (default: time-stamped).")
+def run(
+    study_file: str | None,
+    resume: str | None,
+    organisms_dir: str | None,
+    runs_dir: str,
+    controller: str | None,
+    budget: int | None,
+    run_id: str | None,
+) -> None:
+    """Run STUDY (default: the embedded default study) and score it against ground truth.
+
+    Builds or reuses the suite's organisms, calibrates on the calibration group, lets the
+    controller research the test group blind under its budget, assesses every target, then
+    unseals the ground truth and scores the assessments. Writes runs/<id>/ with report.html,
+    results.json, the ledger and the audit log.
+    """
+    from neurath.research import default_study, load_run, load_study, run_study
+
+    if resume:
+        if study_file:
+            raise click.UsageError("give either STUDY or --resume RUN, not both")
+        study, folder = load_run(resume)
+        runs_dir, run_id = str(Path(folder).parent), Path(folder).name
+    else:
+        study = load_study(study_file) if study_file else default_study()
+    updates: dict[str, Any] = {}
+    if controller:
+        updates["controller"] = controller
+        updates["controller_options"] = {}
+    if budget is not None:
+        updates["budget"] = study.budget.model_copy(update={"queries": budget})
+    if updates and resume:
+        raise click.UsageError(
+            "a resumed run keeps its study; --controller and --budget do not apply"
+        )
+    if updates:
+        study = study.model_validate({**study.model_dump(), **{k: v for k, v in updates.items()}})
+    # A kill (SIGTERM) stops like Ctrl-C: the audit log is flushed entry by entry already.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with progress_bar("{task.description}", transient=False) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def update(stage: str, done: int | None, total: int | None, what: str) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(_STAGES.get(stage, stage), total=total)
+            label = _STAGES.get(stage, stage) + (f": {escape(what)}" if what else "")
+            bar.update(tasks[stage], completed=done or 0, total=total, description=label)
+
+        try:
+            results = run_study(
+                study,
+                runs_dir=runs_dir,
+                organisms_dir=organisms_dir,
+                run_id=run_id,
+                resume=bool(resume),
+                progress=update,
+            )
+        except KeyboardInterrupt:
+            bar.stop()
+            click.echo(
+                "neurath: interrupted; continue with: neurath run --resume "
+                f"{Path(runs_dir) / (run_id or '<run id>')}",
+                err=True,
+            )
+            raise SystemExit(130) from None
+    _summary(results, Path(runs_dir) / results.run_id)
+
+
+def _summary(results: Any, folder: Path) -> None:
+    console = stdout_console()
+    m = results.metrics
+    table = Table(
+        "metric",
+        "correlated engine",
+        "naive aggregator",
+        title=f"Study {results.study.name!r}: {len(results.targets)} targets, "
+        f"controller {results.controller} (level {results.automation_level})",
+    )
+
+    def f(x: float, d: int = 3) -> str:
+        return "n/a" if x != x else f"{x:.{d}f}"
+
+    c, n = m["correlated"], m["naive"]
+    table.add_row("Brier", f(c.brier), f(n.brier))
+    table.add_row("log loss", f(c.log_loss), f(n.log_loss))
+    table.add_row(
+        "calibration slope (Firth)",
+        _slope(c),
+        _slope(n),
+    )
+    table.add_row(
+        "ECE [95%]",
+        f"{f(c.ece)} [{f(c.ece_interval[0])}, {f(c.ece_interval[1])}]",
+        f"{f(n.ece)} [{f(n.ece_interval[0])}, {f(n.ece_interval[1])}]",
+    )
+    table.add_row("AUROC", f(c.auroc), f(n.auroc))
+    table.add_row("false reassurances", str(c.false_reassurances), str(n.false_reassurances))
+    table.add_row("reassurance rate", f(c.reassurance_rate, 2), f(n.reassurance_rate, 2))
+    console.print(table)
+    targets = Table("target", "P(not scheming)", "naive", "findings", "organism", "scheming")
+    for t in sorted(results.targets, key=lambda t: t.id):
+        targets.add_row(
+            t.id,
+            f(t.p_not_scheming),
+            f(t.p_not_scheming_naive),
+            str(t.n_findings),
+            escape(str(t.organism)),
+            "yes" if t.scheming else "no",
+        )
+    console.print(targets)
+    console.print(
+        f"common cause c = {results.common_cause:.4f}, assurance ceiling {results.ceiling:.4f}; "
+        f"spent {results.spent['queries']:,} queries in {results.elapsed_s:.0f} s"
+    )
+    console.print(f"report: {escape(str(folder / 'report.html'))}")
+
+
+def _slope(m: Any) -> str:
+    if m.calibration_converged:
+        return f"{m.calibration_slope:.2f} (MLE {m.calibration_slope_mle:.2f})"
+    return f"{m.calibration_slope:.2f} (MLE diverges: separated)"
