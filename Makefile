@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test check bench clean
+.PHONY: install run examples test check bench clean
 
 # torch first, pinned to the CPU build: an unpinned torch would pull gigabytes of CUDA packages.
 $(STAMP): pyproject.toml
@@ -16,8 +16,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## run: assess every example manifest (the embedded default job)
+## run: the default study (the embedded default job): build organisms, calibrate, research
+## them blind, assess, unseal and score; writes runs/<id>/report.html
 run: $(STAMP)
+	$(BIN)/neurath run
+
+## examples: assess every example manifest
+examples: $(STAMP)
 	@for f in examples/*.yaml; do echo "== $$f"; $(BIN)/neurath assess "$$f" || exit $$?; done
 
 ## test: the whole test suite (what CI runs)

@@ -166,7 +166,10 @@ class ResearchEnvironment:
         *,
         seed: int | None = None,
     ) -> ExperimentResult:
-        """Run a registered experiment on a target; its queries are charged to the budget."""
+        """Run a registered experiment on a target; its queries are charged to the budget.
+
+        ``params`` go over the study's parameters for that experiment (then its defaults).
+        """
         self._check_target(target)
         info = get_experiment(experiment)
         if self.allowed is not None and experiment not in self.allowed:
@@ -174,12 +177,14 @@ class ResearchEnvironment:
                 f"experiment {experiment!r} is not allowed in this study "
                 f"(allowed: {', '.join(self.allowed)})"
             )
+        # The study's parameters for this experiment are the defaults; the caller's win.
+        params = {**self.params.get(experiment, {}), **(params or {})}
         resolved = info.resolve(params)
         run_seed = self.seed if seed is None else int(seed)
         self._charge_check("queries", self.estimate(experiment, resolved))
         model = self._model(target)
         info.check_target(model)
-        args = {"experiment": experiment, "params": dict(params or {}), "seed": run_seed}
+        args = {"experiment": experiment, "params": params, "seed": run_seed}
         self.audit.append("run_experiment", {"target": target, **args}, actor=self.actor)
         result = run_experiment(experiment, model, resolved, seed=run_seed)
         self._record_experiment(target, result)
