@@ -214,7 +214,7 @@ def tiny_run(battery_suite, tmp_path_factory):  # type: ignore[no-untyped-def]
 
 
 def test_tiny_study_end_to_end(tiny_run) -> None:  # type: ignore[no-untyped-def]
-    _, runs, results = tiny_run
+    _, runs, _ = tiny_run
     folder = runs / "ref"
     data = json.loads((folder / "results.json").read_text())
     for engine in ("correlated", "naive"):
@@ -308,12 +308,19 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tiny_run, battery_suite, t
 
     def findings(folder: Path) -> list[tuple[str, str]]:
         with Ledger(folder / "ledger.db", create=False) as ledger:
-            seal = {t["id"]: t["organism"] for t in json.loads((folder / "results.json").read_text())["targets"]}
-            return sorted((seal[r.target], r.finding.id.rsplit("-", 1)[0]) for r in ledger.findings())
+            seal = {
+                t["id"]: t["organism"]
+                for t in json.loads((folder / "results.json").read_text())["targets"]
+            }
+            return sorted(
+                (seal[r.target], r.finding.id.rsplit("-", 1)[0]) for r in ledger.findings()
+            )
 
     got, want = findings(runs / "killed"), findings(ref_runs / "ref")
     assert got == want  # the same findings as the uninterrupted run, each once
-    verify_audit(audit, head=json.loads((runs / "killed" / "results.json").read_text())["audit_head"])
+    verify_audit(
+        audit, head=json.loads((runs / "killed" / "results.json").read_text())["audit_head"]
+    )
     again = subprocess.run(
         [sys.executable, "-m", "neurath", "run", "--resume", str(runs / "killed")],
         env=env,
@@ -347,6 +354,42 @@ def test_bad_study_files_fail_before_anything_runs(tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match="did you mean 'n'"):
         load_study(path)
     path.write_text(yaml.safe_dump({"version": 1, "budget": {"queries": -1}}))
-    with pytest.raises(ManifestError, match="budget.queries"):
+    with pytest.raises(ManifestError, match=r"budget\.queries"):
         load_study(path)
     assert Study().controller == "voi"
+
+
+def test_the_readme_study_file_is_valid(tmp_path: Path) -> None:
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    block = next(b for b in text.split("```yaml")[1:] if "name: my-study" in b).split("```")[0]
+    path = tmp_path / "study.yaml"
+    path.write_text(block)
+    study = load_study(path)
+    assert study.controller == "voi" and study.budget.queries == 20000
+    assert study.params == {"honeypot": {"n": 200}}
+    assert study.suite == str(tmp_path / "my-suite.yaml")
+
+
+def test_tampering_with_a_run_audit_log_is_caught_and_named(tiny_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from click.testing import CliRunner
+
+    from neurath.cli._main import cli
+
+    _, runs, _ = tiny_run
+    folder = tmp_path / "copy"
+    shutil.copytree(runs / "ref", folder)
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["audit", "verify", str(folder)])
+    assert ok.exit_code == 0 and "head matches results.json" in ok.output
+    log = folder / "audit.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    seventh = bytearray(lines[6])
+    at = seventh.index(b'"queries":') + len(b'"queries":')
+    seventh[at] = ord("9") if seventh[at] != ord("9") else ord("8")  # one digit of one cost
+    lines[6] = bytes(seventh)
+    log.write_bytes(b"".join(lines))
+    bad = runner.invoke(cli, ["audit", "verify", str(folder)])
+    assert bad.exit_code == 2
+    assert "entry 7" in bad.output and "altered" in bad.output
