@@ -375,6 +375,7 @@ def test_tampering_with_a_run_audit_log_is_caught_and_named(tiny_run, tmp_path: 
 
     from click.testing import CliRunner
 
+    from neurath.cli import _audit  # noqa: F401  (registers the audit commands)
     from neurath.cli._main import cli
 
     _, runs, _ = tiny_run

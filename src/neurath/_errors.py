@@ -15,6 +15,16 @@ Library code raises these; only the CLI turns them into a one-line message and e
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices`` to ``name``, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
 
 class NeurathError(Exception):
     """Base class of every error neurath raises deliberately."""

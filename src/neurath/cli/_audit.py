@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
@@ -28,10 +27,9 @@ def verify(run: str) -> None:
     """
     from neurath._errors import AuditError
     from neurath.research import verify_audit
+    from neurath.research._study import run_folder
 
-    path = Path(run)
-    if not path.exists() and (Path("runs") / run).exists():
-        path = Path("runs") / run
+    path = run_folder(run)
     folder = path if path.is_dir() else None
     log = folder / AUDIT_FILE if folder else path
     head = None

@@ -73,7 +73,7 @@ def run(
             "a resumed run keeps its study; --controller and --budget do not apply"
         )
     if updates:
-        study = study.model_validate({**study.model_dump(), **{k: v for k, v in updates.items()}})
+        study = study.model_validate({**study.model_dump(), **updates})
     # A kill (SIGTERM) stops like Ctrl-C: the audit log is flushed entry by entry already.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with progress_bar("{task.description}", transient=False) as bar:

@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from neurath._errors import ManifestError
+from neurath._errors import ManifestError, did_you_mean
 
 MANIFEST_VERSION = 1
 """The manifest format version this release reads and writes."""
@@ -224,11 +224,9 @@ def check_references(factors: list[Factor], findings: list[Finding]) -> None:
 
 
 def _did_you_mean(name: str, choices: dict[str, Any]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(choices), n=1)
-    if close:
-        return f"; did you mean {close[0]!r}?"
+    hint = did_you_mean(name, choices)
+    if hint:
+        return hint
     if not choices:
         return "; the manifest defines no factors"
     return f"; known factors: {', '.join(sorted(choices)[:8])}"

@@ -8,14 +8,13 @@ defaults, so every run can record its full creation arguments and be replayed.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from neurath._errors import NeurathError
+from neurath._errors import NeurathError, did_you_mean
 from neurath.experiments._result import ExperimentResult
 from neurath.models._target import TargetModel
 
@@ -59,8 +58,7 @@ class ExperimentInfo:
         out = dict(self.defaults)
         for key, value in (params or {}).items():
             if key not in self.defaults:
-                close = difflib.get_close_matches(key, list(self.defaults), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(key, self.defaults)
                 known = ", ".join(sorted(self.defaults)) or "none"
                 raise ExperimentError(
                     f"experiment {self.name!r} has no parameter {key!r}{hint} (parameters: {known})"
@@ -139,8 +137,7 @@ def get_experiment(name: str) -> ExperimentInfo:
     """The experiment registered as ``name``; an error suggests the closest name."""
     registry = experiments()
     if name not in registry:
-        close = difflib.get_close_matches(name, list(registry), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, registry)
         raise ExperimentError(
             f"no experiment {name!r}{hint} (registered: {', '.join(sorted(registry))})"
         )

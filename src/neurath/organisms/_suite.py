@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from neurath._errors import ManifestError
+from neurath._errors import ManifestError, did_you_mean
+from neurath._files import load_yaml_model
 from neurath.organisms._archetypes import ArchetypeName, ArchetypeParams
 
 
@@ -62,28 +63,13 @@ class Suite(BaseModel):
         for spec in self.organisms:
             if spec.id == organism_id:
                 return spec
-        import difflib
-
-        close = difflib.get_close_matches(organism_id, [s.id for s in self.organisms], n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(organism_id, (s.id for s in self.organisms))
         raise ManifestError(f"no organism {organism_id!r} in suite {self.name!r}{hint}")
 
 
 def load_suite(path: str | Path) -> Suite:
     """Read a suite YAML file; errors name the file and the field."""
-    where = str(path)
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ManifestError("suite file not found", file=where) from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ManifestError(f"cannot read suite: {str(exc).splitlines()[0]}", file=where) from None
-    try:
-        return Suite.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        field = ".".join(str(p) for p in err["loc"]) or None
-        raise ManifestError(err["msg"], file=where, field=field) from None
+    return load_yaml_model(path, Suite, "suite")
 
 
 def default_suite() -> Suite:

@@ -17,14 +17,13 @@ Built in:
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from neurath._errors import BudgetExceeded, ResearchError
+from neurath._errors import BudgetExceeded, ResearchError, did_you_mean
 from neurath.experiments._battery import DEFAULT_BATTERY
 from neurath.experiments._registry import get_experiment, size_param
 from neurath.experiments._result import ExperimentResult, Statistic
@@ -79,8 +78,7 @@ def controllers() -> dict[str, ControllerInfo]:
 def get_controller(name: str) -> ControllerInfo:
     known = controllers()
     if name not in known:
-        close = difflib.get_close_matches(name, list(known), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, known)
         raise ResearchError(f"no controller {name!r} (known: {', '.join(sorted(known))}){hint}")
     return known[name]
 
@@ -176,13 +174,15 @@ class RandomController:
             rng = random.Random(self.seed * 1_000_003 + done)  # a function of the state
             options = [(t, e, s) for t in env.target_ids for e in names for s in (0.5, 1.0, 2.0)]
             rng.shuffle(options)
+            left = env.remaining()["queries"]
             for target, name, scale in options:
                 params = _plan_params(env, name, scale)
                 seed = env.seed + sum(
                     1 for r in env.results.get(target, []) if r.experiment == name
                 )
-                if env.estimate(name, params) <= (env.remaining()["queries"] or 10**12):
-                    _try(env, target, name, params, seed, progress)
+                if left is None or env.estimate(name, params) <= left:
+                    if not _try(env, target, name, params, seed, progress):
+                        return  # it did not fit after all: the state would not change
                     break
             else:
                 return

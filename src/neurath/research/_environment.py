@@ -11,6 +11,7 @@ environment's state, so a run that is killed between the two entries redoes only
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from neurath._errors import BudgetExceeded, ResearchError
+from neurath._errors import BudgetExceeded, ResearchError, did_you_mean
 from neurath.evidence._model import Finding, Manifest
 from neurath.experiments._registry import get_experiment, run_experiment, size_param
 from neurath.experiments._result import ExperimentResult
@@ -59,11 +60,7 @@ class Spent:
     ratings: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {
-            "queries": self.queries,
-            "training_steps": self.training_steps,
-            "ratings": self.ratings,
-        }
+        return dataclasses.asdict(self)
 
 
 def cost_upper_bound(experiment: str, params: Mapping[str, Any]) -> int:
@@ -308,11 +305,7 @@ class ResearchEnvironment:
     def _check_target(self, target: str) -> None:
         if target in self.targets or target in self.derived:
             return
-        import difflib
-
-        known = [*self.targets, *self.derived]
-        close = difflib.get_close_matches(str(target), known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(target, [*self.targets, *self.derived])
         raise ResearchError(f"no target {target!r} in this run{hint}")
 
     def _charge_check(self, resource: str, needed: int) -> None:

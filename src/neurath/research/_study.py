@@ -33,7 +33,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from neurath._errors import ManifestError, ResearchError
+from neurath._errors import ManifestError, NeurathError, ResearchError
+from neurath._files import load_yaml_model
 from neurath._version import __version__
 from neurath.research._audit import AuditLog
 from neurath.research._environment import Budget, ResearchEnvironment
@@ -79,18 +80,7 @@ def default_study() -> Study:
 def load_study(path: str | Path) -> Study:
     """Read a study YAML file; a relative suite path is made relative to the file."""
     where = str(path)
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ManifestError("study file not found", file=where) from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ManifestError(f"cannot read study: {str(exc).splitlines()[0]}", file=where) from None
-    try:
-        study = Study.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        field = ".".join(str(p) for p in err["loc"]) or None
-        raise ManifestError(err["msg"], file=where, field=field) from None
+    study = load_yaml_model(path, Study, "study")
     if study.suite != "default" and not Path(study.suite).is_absolute():
         study = study.model_copy(update={"suite": str(Path(path).parent / study.suite)})
     _check(study, where)
@@ -112,7 +102,7 @@ def _check(study: Study, where: str) -> None:
         raise ManifestError(str(exc), file=where, field="controller") from None
     except ManifestError:
         raise
-    except Exception as exc:  # ExperimentError names the experiment and the parameter
+    except NeurathError as exc:  # ExperimentError names the experiment and the parameter
         raise ManifestError(str(exc), file=where) from None
 
 
@@ -478,11 +468,17 @@ def _assess_all(
     return outcomes, manifests, assessments
 
 
+def run_folder(run: str | Path) -> Path:
+    """``run`` as given if it exists, else the run of that id under ``./runs``."""
+    path = Path(run)
+    if not path.exists() and (Path("runs") / str(run)).exists():
+        return Path("runs") / str(run)
+    return path
+
+
 def load_run(folder: str | Path) -> tuple[Study, str]:
     """The study and run id of an existing run folder (to resume it)."""
-    path = Path(folder)
-    if not path.exists() and (Path("runs") / str(folder)).exists():
-        path = Path("runs") / str(folder)
+    path = run_folder(folder)
     study_file = path / "study.json"
     if not study_file.exists():
         raise ResearchError(f"{path}: not a run folder (no study.json)")
