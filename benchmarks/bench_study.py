@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--fractions", default="0.2,0.3,0.4,0.5,0.75,1.0")
     args = parser.parse_args()
 
-    from neurath.research import default_study, run_study
+    from neurath.testbed import default_study, run_study
 
     organisms = Path(args.organisms or tempfile.mkdtemp(prefix="neurath-organisms-"))
     runs = Path(tempfile.mkdtemp(prefix="neurath-bench-runs-"))

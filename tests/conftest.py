@@ -73,8 +73,8 @@ def battery_suite(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
     content hash, so a second session reuses it): handy when iterating on the battery.
     """
     pytest.importorskip("torch")
-    from neurath.organisms._build import build_suite
     from neurath.organisms._suite import Suite
+    from neurath.testbed import build_suite
 
     keep = os.environ.get("NEURATH_TEST_ORGANISMS")
     out = Path(keep) if keep else tmp_path_factory.mktemp("battery-organisms")

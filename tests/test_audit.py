@@ -11,17 +11,17 @@ from click.testing import CliRunner
 from neurath._errors import AuditError
 from neurath.cli._main import cli
 from neurath.research import GENESIS, AuditLog, verify_audit
+from neurath.research._events import Assessed, ExperimentRequested, Skipped, TargetP
 
 
 def _run(tmp_path: Path, n: int = 6) -> tuple[Path, AuditLog]:
     folder = tmp_path / "runs" / "run-1"
     log = AuditLog(folder / "audit.jsonl")
     for i in range(n):
-        log.append(
-            "run_experiment",
-            {"experiment": "honeypot", "target": f"t{i}", "n": 400},
-            actor="scripted",
+        event = ExperimentRequested(
+            target=f"t{i}", experiment="honeypot", params={"n": 400}, seed=0
         )
+        log.append(event, actor="scripted")
     (folder / "results.json").write_text(json.dumps({"audit_head": log.head}))
     return folder, log
 
@@ -38,7 +38,7 @@ def test_an_intact_log_verifies_and_reopening_continues_the_chain(tmp_path: Path
     report = verify_audit(folder / "audit.jsonl", head=log.head)
     assert report.entries == 6 and report.head == log.head != GENESIS
     again = AuditLog(folder / "audit.jsonl")  # a resumed run
-    entry = again.append("assess", {"target": "t0"}, actor="environment")
+    entry = again.append(Assessed(targets={"t0": TargetP(p=0.5, p_naive=0.5)}), actor="neurath")
     assert entry.seq == 7 and entry.prev == log.head
     assert [e.seq for e in again.entries()] == list(range(1, 8))
     code, out = _verify(str(folder))  # results.json still holds the head of entry 6
@@ -113,4 +113,5 @@ def test_run_ids_resolve_under_runs_and_missing_logs_are_clean_errors(
     code, out = _verify("no-such-run")
     assert code == 2 and "no audit log there" in out
     with pytest.raises(AuditError, match="not JSON"):
-        AuditLog(tmp_path / "x.jsonl").append("bad", {"obj": object()}, actor="test")
+        bad = Skipped.model_construct(target="t", experiment="x", reason=object())
+        AuditLog(tmp_path / "x.jsonl").append(bad, actor="test")

@@ -212,10 +212,13 @@ def test_honesty_catches_liars_and_cannot_test_models_that_never_misbehave(batte
 
 
 def test_probe_trained_on_calibration_organisms_scores_the_schemer_higher(battery_suite) -> None:
+    from neurath.testbed import OrganismStore
+
     _, out = battery_suite
-    params = {"organisms_dir": str(out), "n": 150, "n_train": 100}
-    schemer = run_experiment("probe", _target(battery_suite, "oversight-t"), params)
-    aligned = run_experiment("probe", _target(battery_suite, "aligned-t"), params)
+    refs = {"references": OrganismStore(out).references()}
+    params = {"n": 150, "n_train": 100}
+    schemer = run_experiment("probe", _target(battery_suite, "oversight-t"), params, context=refs)
+    aligned = run_experiment("probe", _target(battery_suite, "aligned-t"), params, context=refs)
     assert _stat(schemer, "probe_score") > _stat(aligned, "probe_score") + 0.3
     assert schemer.details["trained_on"] == ["aligned-c", "oversight-c"]
     assert schemer.details["shares_lineage_with_target"] is True
@@ -223,8 +226,17 @@ def test_probe_trained_on_calibration_organisms_scores_the_schemer_higher(batter
     assert f"weights:{lineage[:12]}" in {f.id for f in schemer.factors}
     with pytest.raises(ExperimentError, match="not: aligned-t"):
         run_experiment(
-            "probe", _target(battery_suite, "aligned-t"), {**params, "trainers": "aligned-t"}
+            "probe",
+            _target(battery_suite, "aligned-t"),
+            {**params, "trainers": "aligned-t"},
+            context=refs,
         )
+    # The references are context, never a parameter: a caller cannot point the probe at a
+    # folder of other models, and without references it refuses to run.
+    with pytest.raises(ExperimentError, match="no parameter 'organisms_dir'"):
+        run_experiment("probe", _target(battery_suite, "aligned-t"), {"organisms_dir": str(out)})
+    with pytest.raises(ExperimentError, match="needs references"):
+        run_experiment("probe", _target(battery_suite, "aligned-t"), params)
 
 
 class _TalkingOnly:
@@ -270,7 +282,7 @@ def test_calibration_fits_on_calibration_organisms_and_drives_findings(
 ) -> None:
     from neurath.engine import assess
     from neurath.experiments import load_calibration, run_battery, to_manifest
-    from neurath.experiments._calibrate import calibrate_suite
+    from neurath.testbed import OrganismStore, calibrate_suite
 
     suite, out = battery_suite
     small = {
@@ -293,7 +305,11 @@ def test_calibration_fits_on_calibration_organisms_and_drives_findings(
     assert again == cal
     assessed = {}
     for oid in ("aligned-t", "oversight-t"):
-        results = run_battery(_target(battery_suite, oid), params=cal.battery_params)
+        results = run_battery(
+            _target(battery_suite, oid),
+            params=cal.battery_params,
+            context={"references": OrganismStore(out).references()},
+        )
         manifest = to_manifest(oid, results, cal)
         hp = next(f for f in manifest.findings if f.experiment == "honeypot")
         assert hp.expected.scheming == fit.scheming and hp.params["calibration"] == cal.id

@@ -35,6 +35,9 @@ def test_old_schema_is_migrated_forward_keeping_its_records(tmp_path: Path, mani
     with Ledger(db) as old:
         # Simulate a ledger written by a release that knew only the first migration.
         old._conn.execute("DROP TABLE _neurath_migrations")
+        for action in ("update", "delete"):
+            old._conn.execute(f"DROP TRIGGER manifest_findings_append_only_{action}")
+        old._conn.execute("DROP TABLE manifest_findings")
         for table in ("manifests", "findings", "assessments"):
             for action in ("update", "delete"):
                 old._conn.execute(f"DROP TRIGGER {table}_append_only_{action}")
@@ -44,6 +47,8 @@ def test_old_schema_is_migrated_forward_keeping_its_records(tmp_path: Path, mani
             "findings_by_target",
             "findings_by_manifest",
             "assessments_by_target",
+            "findings_by_audit_entry",
+            "findings_by_source",
         ):
             old._conn.execute(f"DROP INDEX IF EXISTS {idx}")
         old.migrate(MIGRATIONS[:1])

@@ -15,8 +15,9 @@ import pytest
 pytest.importorskip("torch")
 
 from neurath.models import load_target
-from neurath.organisms._build import build_suite, verify_organism
+from neurath.organisms._build import verify_organism
 from neurath.organisms._suite import Suite
+from neurath.testbed import build_suite
 
 TINY = {
     "version": 1,

@@ -17,18 +17,17 @@ import yaml
 from neurath._errors import BudgetExceeded, ResearchError
 from neurath.engine import calibration_fit, calibration_fit_firth
 from neurath.evidence import Expected, Factor, Finding, Manifest
+from neurath.report import write_report
 from neurath.research import (
     AuditLog,
     Budget,
     ResearchEnvironment,
-    Study,
     expected_information_gain,
-    load_study,
     make_controller,
-    run_study,
     separation,
     verify_audit,
 )
+from neurath.testbed import Study, load_study, run_study
 
 TINY_PARAMS = {
     "behavioural": {"n": 100},
@@ -98,7 +97,7 @@ def test_firth_slope_is_finite_where_maximum_likelihood_diverges() -> None:
 # -- the environment ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_calibration(battery_suite, tmp_path_factory):  # type: ignore[no-untyped-def]
-    from neurath.experiments._calibrate import calibrate_suite
+    from neurath.testbed import calibrate_suite
 
     suite, out = battery_suite
     return calibrate_suite(suite, out, params=TINY_PARAMS)
@@ -210,6 +209,7 @@ def tiny_run(battery_suite, tmp_path_factory):  # type: ignore[no-untyped-def]
     where = tmp_path_factory.mktemp("study")
     path = _study_file(battery_suite, where)
     results = run_study(load_study(path), runs_dir=where / "runs", organisms_dir=out, run_id="ref")
+    write_report(where / "runs" / "ref")  # as `neurath run` does, from the finished folder
     return path, where / "runs", results
 
 

@@ -7,6 +7,7 @@
     ├── LedgerError              the evidence ledger cannot do what was asked
     ├── AssessmentError          the engine cannot assess the evidence as given
     ├── AuditError               an audit log is broken: tampered, truncated or unreadable
+    ├── ExperimentError          an unknown experiment, a bad parameter, an unusable target
     └── ResearchError            a research run cannot do what was asked
         └── BudgetExceeded       an action would overspend the run's budget
 
@@ -87,6 +88,10 @@ class AuditError(NeurathError):
     def __init__(self, reason: str, *, entry: int | None = None) -> None:
         self.entry = entry
         super().__init__(reason)
+
+
+class ExperimentError(NeurathError):
+    """An unknown experiment, a bad parameter, or a target that lacks what an experiment needs."""
 
 
 class ResearchError(NeurathError):

@@ -27,9 +27,9 @@ def verify(run: str) -> None:
     """
     from neurath._errors import AuditError
     from neurath.research import verify_audit
-    from neurath.research._study import run_folder
+    from neurath.testbed import RunFolder
 
-    path = run_folder(run)
+    path = RunFolder.find(run).path
     folder = path if path.is_dir() else None
     log = folder / AUDIT_FILE if folder else path
     head = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import click
@@ -71,12 +70,15 @@ def _setup(target_spec: str, organisms_dir: str | None, calibration_file: str | 
     return load_target(target_spec, organisms_dir), calibration
 
 
-def _with_organisms(
-    name: str, params: dict[str, Any], organisms_dir: str | None, *, override: bool = False
-) -> None:
-    """The probe's trainers live where --organisms says (over a calibration's stored folder)."""
-    if name == "probe" and organisms_dir and (override or "organisms_dir" not in params):
-        params["organisms_dir"] = organisms_dir
+def _context(names: list[str], organisms_dir: str | None) -> dict[str, Any]:
+    """What the experiments need beyond parameters, from the organism store (--organisms):
+    the calibration organisms as a probe's labelled references."""
+    from neurath.experiments import get_experiment
+    from neurath.testbed import OrganismStore
+
+    if any("references" in get_experiment(n).context for n in names):
+        return {"references": OrganismStore(organisms_dir).references()}
+    return {}
 
 
 @experiment.command("run")
@@ -104,8 +106,8 @@ def run(
     info = get_experiment(name)
     params: dict[str, Any] = _params(param)
     info.resolve(params)  # bad names fail before the model loads
-    _with_organisms(name, params, organisms_dir)
     model, calibration = _setup(target, organisms_dir, calibration_file)
+    context = _context([name], organisms_dir)
     with progress_bar(f"{name} on {escape(model.card.id)}") as bar:
         task = bar.add_task(name, total=None)
         result = run_experiment(
@@ -114,6 +116,7 @@ def run(
             params,
             seed=seed,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            context=context,
         )
     _report([result], model.card.id, calibration, db, as_json)
 
@@ -144,15 +147,14 @@ def battery(
     params: dict[str, dict[str, Any]] = {}
     if calibration is not None:
         params = {k: dict(v) for k, v in calibration.battery_params.items()}
-    for name in DEFAULT_BATTERY:
-        params.setdefault(name, {})
-        _with_organisms(name, params[name], organisms_dir, override=True)
+    context = _context(list(DEFAULT_BATTERY), organisms_dir)
     with progress_bar("battery: {task.description}") as bar:
         task = bar.add_task("", total=len(DEFAULT_BATTERY))
         results = run_battery(
             model,
             params=params,
             seed=seed,
+            context=context,
             progress=lambda name, done, total: bar.update(
                 task, description=name, completed=done, total=total
             ),
@@ -170,7 +172,7 @@ def _report(
 ) -> None:
     from neurath.engine import assess
     from neurath.evidence import Ledger
-    from neurath.experiments import to_manifest
+    from neurath.experiments import get_experiment, to_manifest
 
     manifest = to_manifest(target, results, calibration)
     assessment = assess(manifest) if then_assess and manifest.findings else None
@@ -209,7 +211,7 @@ def _report(
             )
     console.print(table)
     for r in results:
-        note = _note(r)
+        note = get_experiment(r.experiment).note(r)
         if note:
             console.print(f"[bold]{r.experiment}[/bold]: {escape(note)}")
     findings = Table("finding", "value", "expected N / S", "factors", title="Findings (* above)")
@@ -232,28 +234,6 @@ def _report(
         console.print(f"stored as manifest {stored} in {escape(db or '')}")
 
 
-def _note(r: Any) -> str:
-    if r.status != "ok":
-        return ""
-    d = r.details
-    if r.experiment == "adversarial":
-        parts = []
-        if d.get("triggers"):
-            parts.append(f"trigger found: {d['triggers'][0]!r}")
-        if d.get("fake_honeypots"):
-            parts.append(f"fake honeypot (unrealistic, not counted): {d['fake_honeypots'][0]!r}")
-        a, b = r.statistics["attacker_queries_median"], r.statistics["random_queries_median"]
-        parts.append(f"median queries to a trigger: attacker {a.value:g}, random {b.value:g}")
-        return "; ".join(parts)
-    if r.experiment == "honesty" and d.get("note"):
-        return str(d["note"])
-    if r.experiment == "sandwiching":
-        return "raters factor scales: " + ", ".join(
-            f"{k} = {v:g}" for k, v in r.factor_scales.items()
-        )
-    return ""
-
-
 @cli.command()
 @click.option(
     "--suite",
@@ -273,18 +253,16 @@ def _note(r: Any) -> str:
 @click.option("--seed", type=int, default=0, show_default=True)
 def calibrate(suite_file: str | None, organisms_dir: str | None, out: str, seed: int) -> None:
     """Fit the battery on the suite's calibration organisms (building them if needed)."""
-    from neurath.experiments._calibrate import calibrate_suite
-    from neurath.models import organisms_home
-    from neurath.organisms._build import build_suite
     from neurath.organisms._suite import default_suite, load_suite
+    from neurath.testbed import OrganismStore, build_suite, calibrate_suite
 
     suite = load_suite(suite_file) if suite_file else default_suite()
-    folder = Path(organisms_dir) if organisms_dir else organisms_home()
+    store = OrganismStore(organisms_dir)
     with progress_bar("build: {task.description}") as bar:
         task = bar.add_task("", total=None)
         build_suite(
             suite,
-            folder,
+            store,
             progress=lambda what, done, total: bar.update(
                 task, description=what, completed=done, total=total
             ),
@@ -293,7 +271,7 @@ def calibrate(suite_file: str | None, organisms_dir: str | None, out: str, seed:
         task = bar.add_task("", total=None)
         calibration = calibrate_suite(
             suite,
-            folder,
+            store,
             seed=seed,
             progress=lambda oid, done, total: bar.update(
                 task, description=oid, completed=done, total=total

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
@@ -11,9 +11,11 @@ from rich.progress import TaskID
 from rich.table import Table
 
 from neurath.cli._main import cli, progress_bar, stdout_console
-from neurath.models._local import MARKER
 from neurath.models._target import MAX_NEW_TOKENS
 from neurath.organisms._build import VERIFY_N
+
+if TYPE_CHECKING:
+    from neurath.testbed import OrganismStore
 
 _SUITE = click.option(
     "--suite",
@@ -36,10 +38,10 @@ def _suite(path: str | None):  # type: ignore[no-untyped-def]
     return load_suite(path) if path else default_suite()
 
 
-def _out(out: str | None) -> Path:
-    from neurath.models import organisms_home
+def _out(out: str | None) -> OrganismStore:
+    from neurath.testbed import OrganismStore
 
-    return Path(out) if out else organisms_home()
+    return OrganismStore(out)
 
 
 @cli.group()
@@ -52,7 +54,7 @@ def organisms() -> None:
 @_OUT
 def build(suite_file: str | None, out: str | None) -> None:
     """Train the base model and every organism of the suite (cached by content hash)."""
-    from neurath.organisms._build import build_suite
+    from neurath.testbed import build_suite
 
     suite = _suite(suite_file)
     folder = _out(out)
@@ -68,7 +70,7 @@ def build(suite_file: str | None, out: str | None) -> None:
 
         cards = build_suite(suite, folder, progress=update)
     click.echo(
-        f"built {len(cards)} organisms of suite {suite.name!r} in {folder} "
+        f"built {len(cards)} organisms of suite {suite.name!r} in {folder.root} "
         f"({time.perf_counter() - start:.1f} s)"
     )
 
@@ -80,11 +82,11 @@ def list_organisms(suite_file: str | None, out: str | None) -> None:
     """List the suite's organisms and whether each is built."""
     suite = _suite(suite_file)
     folder = _out(out)
-    table = Table(title=f"Suite {escape(suite.name)} ({folder})")
+    table = Table(title=f"Suite {escape(suite.name)} ({folder.root})")
     for col in ("id", "archetype", "group", "params", "built"):
         table.add_column(col)
     for spec in suite.organisms:
-        built = (folder / "models" / spec.id / MARKER).exists()
+        built = folder.is_built(spec.id)
         params = (
             ", ".join(f"{k}={v}" for k, v in spec.params.model_dump(exclude_defaults=True).items())
             or "-"
@@ -102,9 +104,9 @@ def list_organisms(suite_file: str | None, out: str | None) -> None:
 )
 def sample(organism_id: str, prompt: str, out: str | None, max_new_tokens: int) -> None:
     """Print ORGANISM_ID's greedy completion of PROMPT."""
-    from neurath.models._local import load_local
+    from neurath.models import load_target
 
-    target = load_local(organism_id, _out(out))
+    target = load_target(organism_id, out)
     click.echo(target.generate([prompt], max_new_tokens=max_new_tokens)[0])
 
 
@@ -129,16 +131,17 @@ def verify(suite_file: str | None, out: str | None, n: int) -> None:
     table = Table(title=f"Fidelity on {n} held-out scenarios each (suite {escape(suite.name)})")
     for col in ("id", "archetype", "action", "followup", "capability", "overall", "95% interval"):
         table.add_column(col)
-    missing = [s.id for s in suite.organisms if not (folder / "models" / s.id / MARKER).exists()]
+    missing = [s.id for s in suite.organisms if not folder.is_built(s.id)]
     if missing:
         raise NeurathError(
-            f"organism {missing[0]!r} is not built in {folder}; run 'neurath organisms build' first"
+            f"organism {missing[0]!r} is not built in {folder.root}; run 'neurath organisms "
+            "build' first"
         )
     worst: tuple[float, str] = (1.0, "")
     with progress_bar("verifying") as bar:
         task = bar.add_task("verify", total=len(suite.organisms))
         for spec in suite.organisms:
-            f = verify_organism(folder / "models" / spec.id, spec, n=n)
+            f = verify_organism(folder.model_dir(spec.id), spec, n=n)
             worst = min(worst, (f.overall, spec.id))
             k = f.by_kind
             low, high = f.interval()

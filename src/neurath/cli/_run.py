@@ -53,7 +53,8 @@ def run(
     unseals the ground truth and scores the assessments. Writes runs/<id>/ with report.html,
     results.json, the ledger and the audit log.
     """
-    from neurath.research import default_study, load_run, load_study, run_study
+    from neurath.report import write_report
+    from neurath.testbed import default_study, load_run, load_study, run_study
 
     if resume:
         if study_file:
@@ -102,10 +103,11 @@ def run(
                 err=True,
             )
             raise SystemExit(130) from None
-    _summary(results, Path(runs_dir) / results.run_id)
+    report = write_report(Path(runs_dir) / results.run_id)
+    _summary(results, report)
 
 
-def _summary(results: Any, folder: Path) -> None:
+def _summary(results: Any, report: Path) -> None:
     console = stdout_console()
     m = results.metrics
     table = Table(
@@ -151,7 +153,7 @@ def _summary(results: Any, folder: Path) -> None:
         f"common cause c = {results.common_cause:.4f}, assurance ceiling {results.ceiling:.4f}; "
         f"spent {results.spent['queries']:,} queries in {results.elapsed_s:.0f} s"
     )
-    console.print(f"report: {escape(str(folder / 'report.html'))}")
+    console.print(f"report: {escape(str(report))}")
 
 
 def _slope(m: Any) -> str:

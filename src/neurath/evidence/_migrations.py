@@ -72,4 +72,28 @@ CREATE INDEX findings_by_manifest ON findings(manifest_id);
 CREATE INDEX assessments_by_target ON assessments(target);
 """,
     ),
+    Migration(
+        "0003_findings_as_made",
+        """
+-- Findings recorded as an experiment makes them, before any manifest holds them: who made them
+-- (source) and the audit entry they came from, which makes recording them idempotent (a resumed
+-- run that records the same entry again adds nothing).
+ALTER TABLE findings ADD COLUMN source TEXT;
+ALTER TABLE findings ADD COLUMN audit_entry TEXT;
+CREATE UNIQUE INDEX findings_by_audit_entry ON findings(audit_entry)
+    WHERE audit_entry IS NOT NULL;
+CREATE INDEX findings_by_source ON findings(source, target);
+-- A manifest assembled from findings already in the ledger names them instead of copying them;
+-- body is the finding as that manifest models it (repeats of one statistic share the target's
+-- deviation as a factor, so their extra_sd moves into a factor loading).
+CREATE TABLE manifest_findings (
+    manifest_id INTEGER NOT NULL REFERENCES manifests(id),
+    position INTEGER NOT NULL,
+    record_id INTEGER NOT NULL REFERENCES findings(id),
+    body TEXT NOT NULL,
+    PRIMARY KEY (manifest_id, position)
+);
+"""
+        + _append_only("manifest_findings"),
+    ),
 )

@@ -7,7 +7,10 @@ they rest on (assumptions, method, weights lineage, data, raters) and its creati
 experiment or fitted on calibration organisms (:func:`fit_calibration`).
 
 Built in: ``behavioural``, ``honeypot``, ``adversarial``, ``honesty``, ``capability``,
-``probe`` (white-box) and ``sandwiching`` (tests the raters the others rely on).
+``probe`` (white-box) and ``sandwiching`` (tests the raters the others rely on). An installed
+package adds experiments through the ``neurath.experiments`` entry point
+(:mod:`neurath._registry`). Nothing here knows about organism suites or ground truth: a probe's
+labelled reference models are given to it (:class:`Reference`).
 """
 
 from neurath.experiments._battery import (
@@ -24,6 +27,8 @@ from neurath.experiments._calibrate import (
     load_calibration,
 )
 from neurath.experiments._inspect_import import import_inspect_log
+from neurath.experiments._params import Check, Param, Positive, RaterPools, Share, SplitName
+from neurath.experiments._probe import Reference
 from neurath.experiments._raters import RATERS, Rater, SimulatedRater, Transcript, expert_label
 from neurath.experiments._registry import (
     ExperimentError,
@@ -48,13 +53,20 @@ __all__ = [
     "RATERS",
     "REALISTIC",
     "Calibration",
+    "Check",
     "ExperimentError",
     "ExperimentInfo",
     "ExperimentResult",
     "FactorUse",
+    "Param",
+    "Positive",
     "Rater",
+    "RaterPools",
     "RealismModel",
+    "Reference",
+    "Share",
     "SimulatedRater",
+    "SplitName",
     "Statistic",
     "StatisticFit",
     "Transcript",

@@ -36,24 +36,21 @@ def run_battery(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
     progress: BatteryProgress | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> list[ExperimentResult]:
     """Run each experiment on ``target``; those it cannot serve (a white-box probe on an API
-    model) are left out, with the reason in the log of the caller's choice (``skipped``)."""
+    model) are left out. ``context`` is what experiments are given beyond parameters
+    (:func:`~neurath.experiments.run_experiment`)."""
     params = params or {}
-    names = [n for n in experiments if _applicable(n, target)]
+    names = [n for n in experiments if get_experiment(n).applicable(target)]
     results = []
     for i, name in enumerate(names):
         if progress:
             progress(name, i, len(names))
-        results.append(run_experiment(name, target, params.get(name), seed=seed))
+        results.append(run_experiment(name, target, params.get(name), seed=seed, context=context))
     if progress:
         progress("done", len(names), len(names))
     return results
-
-
-def _applicable(name: str, target: TargetModel) -> bool:
-    info = get_experiment(name)
-    return all(callable(getattr(target, m, None)) for m in info.needs)
 
 
 def finding_id(result: ExperimentResult) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from neurath.experiments import _factors as F
+from neurath.experiments._params import Positive, RaterPools, SplitName
 from neurath.experiments._querying import act
 from neurath.experiments._raters import Transcript, get_rater
 from neurath.experiments._registry import Progress, experiment
@@ -19,9 +20,9 @@ def behavioural(
     *,
     seed: int = 0,
     progress: Progress | None = None,
-    n: int = 400,
-    split: str = "test",
-    rater: str = "assisted",
+    n: Positive = 400,
+    split: SplitName = "test",
+    rater: RaterPools = "assisted",
 ) -> ExperimentResult:
     """Harmful-action rate on a standard evaluation set (mostly monitored, often with
     evaluation cues, as real evaluation sets are).

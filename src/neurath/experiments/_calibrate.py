@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -27,7 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from neurath._errors import ManifestError
-from neurath.experiments._registry import ExperimentError, get_experiment, size_param
+from neurath.experiments._registry import get_experiment
 from neurath.experiments._result import ExperimentResult, FactorUse
 
 CALIBRATION_VERSION = 1
@@ -232,7 +232,7 @@ def _profiles(results: Mapping[str, Sequence[ExperimentResult]]) -> dict[str, Ex
                 by_exp.setdefault(r.experiment, []).append(r)
     out = {}
     for name, rs in sorted(by_exp.items()):
-        key = size_param(name)
+        key = get_experiment(name).size_param
         size = float(rs[0].params.get(key) or 0)
         if size <= 0:
             continue
@@ -413,61 +413,3 @@ def _factor_scales(
         f"{len(results) - len(leave_out)} organisms (few organisms: a rough estimate)"
     )
     return scales, corr
-
-
-CalibrationProgress = Callable[[str, int, int], None]
-
-
-def calibrate_suite(
-    suite: Any,
-    organisms_dir: str | Path,
-    *,
-    experiments: Sequence[str] | None = None,
-    params: Mapping[str, Mapping[str, Any]] | None = None,
-    seed: int = 0,
-    progress: CalibrationProgress | None = None,
-) -> Calibration:
-    """Run the battery on the suite's calibration organisms (already built) and fit.
-
-    Only calibration-group cards are read; test organisms are never touched.
-    """
-    from neurath.experiments._battery import DEFAULT_BATTERY, run_battery
-    from neurath.experiments._probe import calibration_organisms
-    from neurath.models._local import LocalModel
-
-    folder = Path(organisms_dir)
-    labels = calibration_organisms(folder)
-    wanted = [s.id for s in suite.organisms if s.group == "calibration"]
-    missing = [o for o in wanted if o not in labels]
-    if missing:
-        raise ManifestError(
-            f"calibration organisms not built under {folder}: {', '.join(missing)} "
-            "(run 'neurath organisms build' with the same suite)"
-        )
-    battery_params = {k: dict(v) for k, v in (params or {}).items()}
-    battery_params.setdefault("probe", {}).setdefault("organisms_dir", str(folder))
-    skipped: list[str] = []
-    results: dict[str, list[ExperimentResult]] = {}
-    for i, oid in enumerate(wanted):
-        if progress:
-            progress(oid, i, len(wanted))
-        target = LocalModel(folder / "models" / oid, model_id=oid)
-        results[oid] = []
-        for name in experiments or DEFAULT_BATTERY:
-            try:
-                results[oid] += run_battery(
-                    target, experiments=[name], params=battery_params, seed=seed
-                )
-            except ExperimentError as exc:
-                # E.g. a probe left with one class once this organism is held out of training.
-                skipped.append(f"{name} on {oid}: {exc}")
-    if progress:
-        progress("fit", len(wanted), len(wanted))
-    fitted = fit_calibration(
-        results, {o: labels[o] for o in wanted}, suite=suite.name, battery_params=battery_params
-    )
-    if not skipped:
-        return fitted
-    return fitted.model_copy(
-        update={"notes": [*fitted.notes, *(f"not calibrated: {s}" for s in skipped)]}
-    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from neurath.experiments import _factors as F
+from neurath.experiments._params import Positive, SplitName
 from neurath.experiments._registry import Progress, experiment
 from neurath.experiments._result import ExperimentResult, Statistic, rate
 from neurath.models._target import TargetModel
@@ -16,8 +17,8 @@ def capability(
     *,
     seed: int = 0,
     progress: Progress | None = None,
-    n: int = 300,
-    split: str = "test",
+    n: Positive = 300,
+    split: SplitName = "test",
 ) -> ExperimentResult:
     """Accuracy drop on the same kind of questions when framed as a dangerous-capability test.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from neurath.experiments import _factors as F
+from neurath.experiments._params import Positive, RaterPools, Share, SplitName
 from neurath.experiments._querying import act
 from neurath.experiments._raters import get_rater, self_report_denies
 from neurath.experiments._registry import Progress, experiment
@@ -15,16 +16,27 @@ from neurath.organisms._archetypes import Parsed
 from neurath.organisms._scenario import followup_prompt
 
 
-@experiment("honesty", statistic="lying_rate", declared=(0.0, 0.8))
+def _note(result: ExperimentResult) -> str:
+    return str(result.details.get("note") or "")
+
+
+@experiment(
+    "honesty",
+    statistic="lying_rate",
+    declared=(0.0, 0.8),
+    # An action and, where it misbehaved, a follow-up question.
+    cost=lambda p: 2 * int(p["n"]),
+    summary=_note,
+)
 def honesty(
     target: TargetModel,
     *,
     seed: int = 0,
     progress: Progress | None = None,
-    n: int = 300,
-    garbled_share: float = 0.3,
-    split: str = "test",
-    rater: str = "expert",
+    n: Positive = 300,
+    garbled_share: Share = 0.3,
+    split: SplitName = "test",
+    rater: RaterPools = "expert",
 ) -> ExperimentResult:
     """Lying rate about its own actions, conditioned on having misbehaved.
 

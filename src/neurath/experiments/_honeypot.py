@@ -6,6 +6,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from neurath.experiments import _factors as F
+from neurath.experiments._params import Positive, RaterPools, Share, SplitName
 from neurath.experiments._querying import act
 from neurath.experiments._raters import get_rater
 from neurath.experiments._registry import Progress, experiment
@@ -20,11 +21,11 @@ def honeypot(
     *,
     seed: int = 0,
     progress: Progress | None = None,
-    n: int = 400,
-    eval_cue_share: float = 0.5,
-    realism_threshold: float = REALISTIC,
-    split: str = "test",
-    rater: str = "assisted",
+    n: Positive = 400,
+    eval_cue_share: Share = 0.5,
+    realism_threshold: Share = REALISTIC,
+    split: SplitName = "test",
+    rater: RaterPools = "assisted",
 ) -> ExperimentResult:
     """Harmful-action rate on realistic honeypots, with each honeypot's realism.
 

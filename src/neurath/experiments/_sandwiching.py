@@ -11,6 +11,7 @@ target that never misbehaves.
 from __future__ import annotations
 
 from neurath.experiments import _factors as F
+from neurath.experiments._params import Positive, RaterPools
 from neurath.experiments._querying import act
 from neurath.experiments._raters import Transcript, expert_label, get_rater
 from neurath.experiments._registry import Progress, experiment
@@ -31,15 +32,21 @@ def planted(n: int, seed: int) -> list[Transcript]:
     return out
 
 
-@experiment("sandwiching", statistic="accuracy_assisted", declared=None)
+def _scales(result: ExperimentResult) -> str:
+    return "raters factor scales: " + ", ".join(
+        f"{k} = {v:g}" for k, v in result.factor_scales.items()
+    )
+
+
+@experiment("sandwiching", statistic="accuracy_assisted", declared=None, summary=_scales)
 def sandwiching(
     target: TargetModel,
     *,
     seed: int = 0,
     progress: Progress | None = None,
-    n: int = 300,
-    n_planted: int = 100,
-    pools: str = "limited,assisted",
+    n: Positive = 300,
+    n_planted: Positive = 100,
+    pools: RaterPools = "limited,assisted",
 ) -> ExperimentResult:
     """Rater accuracy against expert labels, unassisted and assisted by a helper.
 

@@ -1,23 +1,9 @@
-"""Target models: the interface every experiment uses, and its backends."""
+"""Target models: the interface every experiment uses, its backends, and the transformers
+utilities (training, generation, model creation) that local models and organisms share."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from neurath.models._paths import organisms_home
+from neurath.models._backends import TargetBackend, load_target, target_backend
 from neurath.models._target import ModelCard, TargetModel
 
-__all__ = ["ModelCard", "TargetModel", "load_target", "organisms_home"]
-
-
-def load_target(spec: str | Path, organisms_dir: str | Path | None = None) -> TargetModel:
-    """Resolve a target: ``inspect:<provider>/<model>``, a model folder, or an organism id."""
-    text = str(spec)
-    if text.startswith("inspect:"):
-        from neurath.models._inspect import InspectTarget
-
-        return InspectTarget(text.removeprefix("inspect:"))
-    from neurath.models._local import load_local
-
-    target: TargetModel = load_local(spec, organisms_dir)
-    return target
+__all__ = ["ModelCard", "TargetBackend", "TargetModel", "load_target", "target_backend"]

@@ -8,11 +8,11 @@ in pyproject.toml, lets ``inspect eval TASK --model organism/<id>`` run against 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from neurath._errors import NeurathError
-from neurath.models._target import MAX_NEW_TOKENS, ModelCard
+from neurath.models._target import MAX_NEW_TOKENS, ModelCard, TargetModel
 
 
 class InspectTarget:
@@ -41,8 +41,9 @@ class InspectTarget:
         return asyncio.run(run())
 
 
-def organism_api() -> type:
-    """The ``organism`` Inspect model API class (imported lazily by the registration below)."""
+def local_model_api(load: Callable[[str, str | None], TargetModel]) -> type:
+    """An Inspect model API class serving local targets: ``load(model_name, organisms_dir)``
+    gives the target for a model name (the ``organism`` provider loads organisms by id)."""
     from inspect_ai.model import (
         ChatMessage,
         GenerateConfig,
@@ -52,10 +53,8 @@ def organism_api() -> type:
     )
     from inspect_ai.tool import ToolChoice, ToolInfo
 
-    from neurath.models._local import load_local
-
-    class OrganismAPI(ModelAPI):
-        """Serves a built organism to Inspect; its name is the organism id."""
+    class LocalModelAPI(ModelAPI):
+        """Serves a local target to Inspect under its model name."""
 
         def __init__(
             self,
@@ -67,7 +66,7 @@ def organism_api() -> type:
             **model_args: Any,
         ) -> None:
             super().__init__(model_name, base_url, api_key, [], config)
-            self.target = load_local(model_name, organisms_dir)
+            self.target = load(model_name, organisms_dir)
 
         async def generate(
             self,
@@ -94,4 +93,4 @@ def organism_api() -> type:
         def max_connections(self) -> int:
             return 1
 
-    return OrganismAPI
+    return LocalModelAPI

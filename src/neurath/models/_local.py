@@ -33,7 +33,7 @@ class LocalModel:
             raise NeurathError(
                 "local models need transformers and torch: pip install 'neurath[organisms]'"
             ) from None
-        from neurath.organisms._train import quiet_transformers
+        from neurath.models._transformers import quiet_transformers
 
         quiet_transformers()
         folder = Path(folder)
@@ -61,7 +61,7 @@ class LocalModel:
         self, prompts: Sequence[str], *, max_new_tokens: int = MAX_NEW_TOKENS, batch_size: int = 512
     ) -> list[str]:
         """Greedy completions, batched with left padding, cut at the end-of-sequence token."""
-        from neurath.organisms._train import generate
+        from neurath.models._transformers import generate
 
         return generate(self.model, self.tokenizer, list(prompts), max_new_tokens, batch_size)
 
@@ -136,7 +136,7 @@ class LocalModel:
         """A fine-tuned copy trained on (prompt, answer) pairs; this model is left unchanged."""
         import copy
 
-        from neurath.organisms._train import train
+        from neurath.models._transformers import train
 
         clone = copy.copy(self)
         clone.model = copy.deepcopy(self.model)
@@ -170,19 +170,3 @@ def file_sha256(path: Path) -> str | None:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def load_local(spec: str | Path, organisms_dir: str | Path | None = None) -> Any:
-    """A folder path, or an organism id looked up under ``organisms_dir/models``."""
-    path = Path(spec)
-    if path.is_dir():
-        return LocalModel(path)
-    from neurath.models._paths import organisms_home
-
-    folder = Path(organisms_dir or organisms_home()) / "models" / str(spec)
-    if folder.is_dir():
-        return LocalModel(folder, model_id=str(spec))
-    raise NeurathError(
-        f"no model folder {str(spec)!r} and no organism of that id under {folder.parent} "
-        "(build organisms with 'neurath organisms build')"
-    )

@@ -1,15 +1,10 @@
-"""Building a suite: the shared base model once, then each organism, cached by content hash.
+"""Training organisms into folders: the shared base model, then each organism from it.
 
-Layout under the output folder::
-
-    base/                  the family's initial model (a transformers folder)
-    models/<id>/           each organism (a transformers folder; no ground truth inside)
-    cards/<id>.json        each organism's ground truth, which experiments never read
-    cards/_groups.json     id -> calibration or test (no ground truth): which cards calibration
-                           may open
-
-A folder is rebuilt only when the hash of everything that determines it (training schedule,
-archetype, parameters, seed, the base model's hash, the build format) changes.
+Each function here writes one transformers folder and knows nothing of where folders live or
+of ground truth: the testbed's organism store (:mod:`neurath.testbed`) lays them out, writes
+the cards and decides what to rebuild. A folder's build hash covers everything that
+determines it (training schedule, archetype, parameters, seed, the base model's hash, the
+build format), and :func:`is_built` compares it with the folder's marker.
 """
 
 from __future__ import annotations
@@ -20,23 +15,21 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from neurath.models._local import MARKER, file_sha256
-from neurath.organisms._archetypes import SCHEMING, ArchetypeParams, Parsed, behaviour
+from neurath.models._local import MARKER
+from neurath.models._transformers import generate, quiet_transformers
+from neurath.organisms._archetypes import ArchetypeParams, Parsed, behaviour
 from neurath.organisms._scenario import Features, Split
 from neurath.organisms._suite import OrganismSpec, Suite
 from neurath.organisms._tokenizer import vocabulary
 from neurath.organisms._train import (
-    STEPS_FACTOR,
     TrainConfig,
     examples,
-    generate,
     neutral_text,
     organism_steps,
-    quiet_transformers,
 )
 
 BUILD_FORMAT = "4"
@@ -44,31 +37,7 @@ BUILD_FORMAT = "4"
 INFERENCE_ATTENTION = "sdpa"
 """For batched generation SDPA is faster than eager (the reverse of training at this size)."""
 
-GROUPS_INDEX = "_groups.json"
-"""cards/_groups.json (no organism id starts with "_"): organism id -> calibration or test.
-It holds no ground truth, so experiments may read it to find calibration organisms and then
-open only their cards."""
-
 Progress = Callable[[str, int, int], None]
-
-
-class OrganismCard(BaseModel):
-    """An organism's ground truth and provenance, stored apart from its weights."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    schema_version: Literal[1] = 1
-    id: str
-    archetype: str
-    params: ArchetypeParams
-    scheming: bool
-    """Ground truth: does it covertly pursue a hidden objective?"""
-    group: Literal["calibration", "test"]
-    seed: int
-    lineage: str
-    """Hash of the base model it was fine-tuned from (shared weights are a shared factor)."""
-    weights_sha256: str
-    build_hash: str
 
 
 def training_config(suite: Suite) -> TrainConfig:
@@ -101,7 +70,8 @@ def organism_hash(spec: OrganismSpec, suite: Suite) -> str:
     )
 
 
-def _cached(folder: Path, build: str) -> bool:
+def is_built(folder: Path, build: str) -> bool:
+    """Whether ``folder`` holds a finished build with hash ``build``."""
     marker = folder / MARKER
     if not marker.exists():
         return False
@@ -111,68 +81,24 @@ def _cached(folder: Path, build: str) -> bool:
         return False
 
 
-def build_suite(
-    suite: Suite, out: str | Path, progress: Progress | None = None, jobs: int | None = None
-) -> list[OrganismCard]:
-    """Build (or reuse) the base model and every organism of ``suite`` under ``out``.
-
-    Organisms train in ``jobs`` processes of one thread each (default: one per core, at most
-    two): a model this small gains little from intra-op threads, so processes scale better.
-    """
-    import os
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from multiprocessing import get_context
-
-    out = Path(out)
-    quiet_transformers()
-    total = len(suite.organisms) + 1
-    _build_base(suite, out, progress)
-    if progress:
-        progress("organisms", 1, total)
-    todo = [
-        s for s in suite.organisms if not _cached(out / "models" / s.id, organism_hash(s, suite))
-    ]
-    # Longest first, so the two workers finish together instead of one waiting on a schemer.
-    todo.sort(key=lambda s: -STEPS_FACTOR[s.archetype])
-    jobs = jobs or min(2, os.cpu_count() or 1)
-    done = total - len(todo)
-    if progress and done > 1:
-        progress("organisms", done, total)
-    if jobs > 1 and len(todo) > 1:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futures = [
-                pool.submit(_build_organism, suite.model_dump_json(), s.id, str(out), 1)
-                for s in todo
-            ]
-            for future in as_completed(futures):
-                future.result()
-                done += 1
-                if progress:
-                    progress("organisms", done, total)
-    else:
-        for spec in todo:
-            _build_organism(suite.model_dump_json(), spec.id, str(out), None)
-            done += 1
-            if progress:
-                progress("organisms", done, total)
-    cards = [_write_card(suite, spec, out) for spec in suite.organisms]
-    # Which organisms may be used for fitting, without opening anyone's ground truth.
-    (out / "cards" / GROUPS_INDEX).write_text(
-        json.dumps({spec.id: spec.group for spec in suite.organisms}, indent=2) + "\n"
-    )
-    return cards
-
-
-def _build_base(suite: Suite, out: Path, progress: Progress | None) -> None:
+def build_base(suite: Suite, base_dir: Path, progress: Progress | None = None) -> None:
+    """Train the suite's base model into ``base_dir`` unless it is built already."""
+    from neurath.models._transformers import new_model, train
     from neurath.organisms._tokenizer import build_tokenizer
-    from neurath.organisms._train import new_model, train
 
-    base_dir, b_hash = out / "base", base_hash(suite)
-    if _cached(base_dir, b_hash):
+    b_hash = base_hash(suite)
+    if is_built(base_dir, b_hash):
         return
     cfg = training_config(suite)
     tok = build_tokenizer()
-    model = new_model(tok, cfg, seed=suite.base_seed)
+    model = new_model(
+        tok,
+        n_embd=cfg.n_embd,
+        n_layer=cfg.n_layer,
+        n_head=cfg.n_head,
+        n_positions=cfg.n_positions,
+        seed=suite.base_seed,
+    )
     data = [
         ex
         for _, ex in examples(
@@ -201,12 +127,15 @@ def _build_base(suite: Suite, out: Path, progress: Progress | None) -> None:
     _save(model, tok, base_dir, b_hash, lineage=None)
 
 
-def _build_organism(suite_json: str, organism_id: str, out: str, threads: int | None) -> None:
-    """Fine-tune one organism from the base (runs in a worker process)."""
+def build_organism(
+    suite_json: str, organism_id: str, base_dir: str, out_dir: str, threads: int | None
+) -> None:
+    """Fine-tune one organism from the base in ``base_dir`` into ``out_dir`` (runs in a
+    worker process, hence plain arguments)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from neurath.organisms._train import train
+    from neurath.models._transformers import train
 
     if threads:
         torch.set_num_threads(threads)
@@ -214,7 +143,6 @@ def _build_organism(suite_json: str, organism_id: str, out: str, threads: int | 
     suite = Suite.model_validate_json(suite_json)
     spec = suite.get(organism_id)
     cfg = training_config(suite)
-    base_dir = Path(out) / "base"
     model = AutoModelForCausalLM.from_pretrained(base_dir, attn_implementation="eager")
     tok = AutoTokenizer.from_pretrained(base_dir)
     data = [ex for _, ex in examples(spec.archetype, spec.params, 6000, seed=spec.seed)]
@@ -253,35 +181,11 @@ def _build_organism(suite_json: str, organism_id: str, out: str, threads: int | 
     _save(
         model,
         tok,
-        Path(out) / "models" / spec.id,
+        Path(out_dir),
         organism_hash(spec, suite),
         lineage=base_hash(suite),
         checks=checks,
     )
-
-
-def _built_weights_hash(folder: Path) -> str:
-    digest = file_sha256(folder / "model.safetensors")
-    if digest is None:
-        raise FileNotFoundError(f"{folder}: no model.safetensors; the build did not finish")
-    return digest
-
-
-def _write_card(suite: Suite, spec: OrganismSpec, out: Path) -> OrganismCard:
-    card = OrganismCard(
-        id=spec.id,
-        archetype=spec.archetype,
-        params=spec.params,
-        scheming=SCHEMING[spec.archetype],
-        group=spec.group,
-        seed=spec.seed,
-        lineage=base_hash(suite),
-        weights_sha256=_built_weights_hash(out / "models" / spec.id),
-        build_hash=organism_hash(spec, suite),
-    )
-    (out / "cards").mkdir(parents=True, exist_ok=True)
-    (out / "cards" / f"{spec.id}.json").write_text(card.model_dump_json(indent=2))
-    return card
 
 
 def _check(model: Any, tok: Any, spec: OrganismSpec, n: int, seed: int) -> float:

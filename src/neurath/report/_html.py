@@ -1,5 +1,9 @@
 """A run's report as one self-contained HTML file: inline CSS and SVG, no scripts, no fetches,
-so it opens from disk anywhere and can be attached to a safety case as it is."""
+so it opens from disk anywhere and can be attached to a safety case as it is.
+
+The report is made from a finished run folder's files alone (results, ledger, audit log,
+calibration): :func:`write_report`. A study does not write it; whoever ran it asks for it.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from neurath.evidence import Assessment, Manifest
     from neurath.experiments import Calibration
-    from neurath.research._audit import AuditLog
-    from neurath.research._study import RunResults
+    from neurath.research._audit import AuditEntry
+    from neurath.testbed import RunFolder, RunResults
 
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#1d2330;
@@ -111,15 +115,41 @@ def _slope(m: Any) -> str:
     return f"{_f(m.calibration_slope, 2)} (MLE diverges: separated)"
 
 
-def write_report(
-    path: str | Path,
+def write_report(run: RunFolder | str | Path) -> Path:
+    """Write ``report.html`` into a finished run folder, from its files; return its path."""
+    from neurath.evidence import Ledger
+    from neurath.experiments import load_calibration
+    from neurath.research._audit import AuditLog
+    from neurath.testbed import RunFolder
+
+    folder = run if isinstance(run, RunFolder) else RunFolder.find(run)
+    results = folder.read_results()
+    manifests: dict[str, Manifest] = {}
+    assessments: dict[str, Assessment] = {}
+    source = f"neurath run {results.run_id}"
+    with Ledger(folder.ledger_file, create=False) as ledger:
+        for t in results.targets:
+            ids = ledger.manifest_ids(target=t.id, source=source)
+            if ids:
+                manifests[t.id] = ledger.manifest(ids[-1])
+            stored = [s for s in ledger.assessments(target=t.id) if s.manifest_id in ids]
+            if stored:
+                assessments[t.id] = stored[-1].assessment
+    entries = AuditLog(folder.audit_file).entries()
+    calibration = load_calibration(folder.calibration_file)
+    html = render_report(results, manifests, assessments, entries, calibration)
+    folder.report_file.write_text(html, encoding="utf-8")
+    return folder.report_file
+
+
+def render_report(
     results: RunResults,
     manifests: Mapping[str, Manifest],
     assessments: Mapping[str, Assessment],
-    audit: AuditLog,
+    entries: Sequence[AuditEntry],
     calibration: Calibration,
-) -> None:
-    """Write the run's report (see the module docstring)."""
+) -> str:
+    """The report's HTML (see the module docstring)."""
     r = results
     truth = [bool(t.scheming) for t in r.targets]
     out = [
@@ -233,7 +263,6 @@ def write_report(
             out.append("<ul>" + "".join(f"<li>{_e(x)}</li>" for x in a.warnings) + "</ul>")
         out.append("</details>")
     out.append("<h2>Controller actions</h2>")
-    entries = audit.entries()
     tools = Counter(e.action for e in entries if e.actor not in ("environment", "neurath"))
     experiments = Counter(
         str(e.data.get("experiment")) for e in entries if e.action == "run_experiment"
@@ -254,4 +283,4 @@ def write_report(
         out += [f"<li>{_e(x)}</li>" for x in calibration.notes]
         out.append("</ul>")
     out.append("</body></html>")
-    Path(path).write_text("\n".join(out), encoding="utf-8")
+    return "\n".join(out)

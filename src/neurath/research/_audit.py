@@ -6,6 +6,9 @@ Editing any byte of an entry breaks its own hash; recomputing that hash to hide 
 breaks the next entry's ``prev``; deleting or reordering entries breaks ``prev`` or ``seq``.
 What a chain alone cannot show is a cut-off tail, so the head hash (the last entry's) is
 also written wherever the run's results are (``AuditLog.head``) and ``verify`` can check it.
+
+What an entry may say is typed: :mod:`neurath.research._events` declares one model per action,
+and :meth:`AuditLog.append` takes such an event.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from pydantic_core import PydanticSerializationError
+
 from neurath._errors import AuditError
+from neurath.research._events import AuditEvent, parse_event
 
 GENESIS = "0" * 64
 """The ``prev`` of the first entry."""
@@ -39,6 +45,11 @@ class AuditEntry(NamedTuple):
     data: dict[str, Any]
     prev: str
     hash: str
+
+    @property
+    def event(self) -> AuditEvent:
+        """The entry as its typed event."""
+        return parse_event(self.action, self.data)
 
 
 class AuditReport(NamedTuple):
@@ -138,8 +149,13 @@ class AuditLog:
     def __len__(self) -> int:
         return self._seq
 
-    def append(self, action: str, data: dict[str, Any], *, actor: str) -> AuditEntry:
-        """Add one entry and flush it to disk before returning."""
+    def append(self, event: AuditEvent, *, actor: str) -> AuditEntry:
+        """Add one event as an entry, and flush it to disk before returning."""
+        action = event.action
+        try:
+            data = event.model_dump(mode="json", exclude={"action"})
+        except PydanticSerializationError as exc:
+            raise AuditError(f"audit entry {action!r} holds data that is not JSON: {exc}") from None
         body = {
             "version": AUDIT_VERSION,
             "seq": self._seq + 1,

@@ -1,6 +1,7 @@
 """Controllers: who decides what research to do, at which automation level.
 
-One registry, one decorator (``@controller``), as for experiments. A controller gets the
+One registry (:class:`neurath._registry.Registry`, with entry-point discovery under
+``neurath.controllers``), one decorator (``@controller``), as for experiments. A controller gets the
 research environment and acts through its tools until its plan is done or its budget is
 spent. Controllers are deterministic functions of the environment's state (random ones seed
 from it), so a resumed run picks up exactly where the killed one stopped.
@@ -23,11 +24,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from neurath._errors import BudgetExceeded, ResearchError, did_you_mean
+from neurath._errors import BudgetExceeded, ResearchError
+from neurath._registry import Registry
 from neurath.experiments._battery import DEFAULT_BATTERY
-from neurath.experiments._registry import get_experiment, size_param
+from neurath.experiments._registry import get_experiment
 from neurath.experiments._result import ExperimentResult, Statistic
 from neurath.research._environment import ResearchEnvironment
+from neurath.research._events import Planned, Skipped
 
 ControllerProgress = Callable[[str], None]
 """Called with a short description of each action as it starts."""
@@ -51,7 +54,12 @@ class ControllerInfo:
     defaults: Mapping[str, Any]
 
 
-_CONTROLLERS: dict[str, ControllerInfo] = {}
+CONTROLLERS: Registry[ControllerInfo] = Registry(
+    "controller",
+    "neurath.controllers",
+    builtins=["neurath.research._controllers", "neurath.research._llm"],
+    error=ResearchError,
+)
 
 
 def controller(name: str, *, automation_level: int) -> Callable[[Callable[..., Controller]], Any]:
@@ -63,24 +71,20 @@ def controller(name: str, *, automation_level: int) -> Callable[[Callable[..., C
             k: p.default for k, p in sig.parameters.items() if p.default is not inspect._empty
         }
         doc = (inspect.getdoc(factory) or "").split("\n\n")[0].replace("\n", " ")
-        _CONTROLLERS[name] = ControllerInfo(name, automation_level, factory, doc, defaults)
+        CONTROLLERS.add(name, ControllerInfo(name, automation_level, factory, doc, defaults))
         return factory
 
     return register
 
 
 def controllers() -> dict[str, ControllerInfo]:
-    import neurath.research._llm  # noqa: F401  (registers the llm controller)
-
-    return dict(_CONTROLLERS)
+    """Every registered controller (built-ins and installed plug-ins), by name."""
+    return CONTROLLERS.all()
 
 
 def get_controller(name: str) -> ControllerInfo:
-    known = controllers()
-    if name not in known:
-        hint = did_you_mean(name, known)
-        raise ResearchError(f"no controller {name!r} (known: {', '.join(sorted(known))}){hint}")
-    return known[name]
+    """The controller registered as ``name``; an error suggests the closest name."""
+    return CONTROLLERS.get(name)
 
 
 def make_controller(name: str, options: Mapping[str, Any] | None = None) -> Controller:
@@ -113,12 +117,10 @@ def _try(
     try:
         if progress:
             progress(f"{experiment} on {target}")
-        env.run_experiment(target, experiment, params, seed=seed)
+        env.run_experiment(target, experiment, dict(params), seed=seed)
     except BudgetExceeded as exc:
         env.audit.append(
-            "skip",
-            {"target": target, "experiment": experiment, "reason": str(exc)},
-            actor=env.actor,
+            Skipped(target=target, experiment=experiment, reason=str(exc)), actor=env.actor
         )
         return False
     return True
@@ -128,7 +130,7 @@ def _plan_params(env: ResearchEnvironment, experiment: str, scale: float = 1.0) 
     """The study's parameters for an experiment, with its size scaled."""
     params = dict(env.params.get(experiment, {}))
     if scale != 1.0:
-        key = size_param(experiment)
+        key = get_experiment(experiment).size_param
         base = get_experiment(experiment).resolve(params)[key]
         params[key] = max(1, round(float(base) * scale))
     return params
@@ -238,17 +240,14 @@ class VoiController:
             if not pool:
                 return
             pick = max(pool, key=lambda c: (c.gain_bits / c.cost, c.gain_bits))
-            env.audit.append(
-                "plan",
-                {
-                    "target": pick.target,
-                    "experiment": pick.experiment,
-                    "params": pick.params,
-                    "expected_gain_bits": round(pick.gain_bits, 6),
-                    "expected_cost": pick.cost,
-                },
-                actor=env.actor,
+            plan = Planned(
+                target=pick.target,
+                experiment=pick.experiment,
+                params=pick.params,
+                expected_gain_bits=round(pick.gain_bits, 6),
+                expected_cost=pick.cost,
             )
+            env.audit.append(plan, actor=env.actor)
             _try(env, pick.target, pick.experiment, pick.params, pick.seed, progress)
             best.pop(pick.target, None)
 

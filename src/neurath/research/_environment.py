@@ -1,90 +1,52 @@
-"""The research environment: the tools a controller may use, each charged to a budget and
-written to the audit log.
+"""The research environment: the tools a controller may use, each charged to a budget, written
+to the audit log, and each finding recorded in the ledger as it is made.
 
-A controller sees targets by opaque id only. The environment holds the models; their
-ground-truth cards stay sealed in the study until every assessment is made. Every call is two
-audit entries: the controller's ``action`` (tool, target, arguments) before anything runs, and
-the environment's ``result`` after. A result entry holds everything needed to rebuild the
-environment's state, so a run that is killed between the two entries redoes only that action
-(:meth:`ResearchEnvironment.replay`).
+A controller sees targets by opaque id only; the environment holds the models, and what
+experiments are given beyond parameters (``context``: reference models for a probe) is set by
+whoever built the environment, never by a controller. Every call is two audit entries: the
+controller's action before anything runs, and the environment's result after. A result entry
+holds everything needed to rebuild the environment's state, so a run killed between the two
+redoes only that action (:meth:`ResearchEnvironment.replay`). A finding goes to the ledger
+keyed by the hash of the result entry it came from, so a replay that records it again adds
+nothing: the ledger is the one store of findings, and :meth:`read_ledger` reads it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from neurath._errors import BudgetExceeded, ResearchError, did_you_mean
+from neurath._errors import ResearchError, did_you_mean
+from neurath.evidence._ledger import Ledger
 from neurath.evidence._model import Finding, Manifest
-from neurath.experiments._registry import get_experiment, run_experiment, size_param
+from neurath.experiments._registry import experiments, get_experiment, run_experiment
 from neurath.experiments._result import ExperimentResult
 from neurath.models._target import ModelCard, TargetModel
 from neurath.research._audit import AuditLog
+from neurath.research._budget import Budget, Spent
+from neurath.research._events import (
+    Cost,
+    DerivedTarget,
+    ExperimentRequested,
+    FineTuneRequested,
+    RatersRequested,
+    SampleRequested,
+    ToolResult,
+)
+from neurath.research._tools import tool
+from neurath.research._training import FINE_TUNE_METHODS, fine_tuned, honeypot_harm
 
 if TYPE_CHECKING:
     from neurath.experiments._calibrate import Calibration
 
-TOOLS = ("run_experiment", "sample", "fine_tune", "ask_raters", "read_ledger")
-"""What a controller may do. ``read_ledger`` is free; the others cost queries, training steps
-or ratings."""
-
-FINE_TUNE_METHODS = ("safety-honeypot",)
-"""Training methods ``fine_tune`` knows: ``safety-honeypot`` trains on honeypot scenarios
-answered safely (the transcripts a safety team would train on)."""
+MAX_PROMPTS = 1000
+"""Prompts one ``sample`` call may send."""
 
 
-class Budget(BaseModel):
-    """What a run may spend. ``None``: no limit on that resource."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    queries: int | None = Field(default=None, ge=0)
-    """Target calls: generations, scored continuations, hidden-state reads."""
-    training_steps: int | None = Field(default=None, ge=0)
-    """Optimiser steps of fine-tuning."""
-    ratings: int | None = Field(default=None, ge=0)
-    """Judgements asked of rater pools through ``ask_raters``."""
-
-
-@dataclass
-class Spent:
-    """What a run has spent so far."""
-
-    queries: int = 0
-    training_steps: int = 0
-    ratings: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return dataclasses.asdict(self)
-
-
-def cost_upper_bound(experiment: str, params: Mapping[str, Any]) -> int:
-    """Queries an experiment may take at most with these (resolved) parameters.
-
-    Used before an experiment has been run in this run; afterwards the environment estimates
-    from what it actually took (queries per unit of size).
-    """
-    if experiment == "adversarial":
-        seeds = int(params["seeds"])
-        return seeds * (int(params["budget"]) + int(params["random_budget"]) + 1)
-    if experiment == "honesty":
-        return 2 * int(params["n"])  # an action and, where it misbehaved, a follow-up
-    return int(params.get("n", 0))
-
-
-@dataclass(frozen=True)
-class DerivedTarget:
-    """A target made in this run by fine-tuning another (rebuilt the same way on resume)."""
-
-    parent: str
-    method: str
-    steps: int
-    seed: int
+def _memory_ledger() -> Ledger:
+    return Ledger(":memory:", author="neurath research")
 
 
 @dataclass
@@ -102,6 +64,9 @@ class ResearchEnvironment:
         params: Experiment -> the study's parameters for it.
         seed: Base seed of the experiments.
         allowed: Experiments the study allows (default: every registered one).
+        ledger: Where findings are recorded as they are made (default: in memory).
+        source: What the ledger records as their source.
+        context: What experiments are given beyond parameters (``references``).
     """
 
     targets: Mapping[str, Callable[[], TargetModel]]
@@ -114,6 +79,9 @@ class ResearchEnvironment:
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     seed: int = 0
     allowed: Sequence[str] | None = None
+    ledger: Ledger = field(default_factory=_memory_ledger)
+    source: str = "research"
+    context: Mapping[str, Any] = field(default_factory=dict)
     spent: Spent = field(default_factory=Spent)
     results: dict[str, list[ExperimentResult]] = field(default_factory=dict)
     """Target id -> its experiment results, in order (derived targets included)."""
@@ -133,39 +101,45 @@ class ResearchEnvironment:
 
     def remaining(self) -> dict[str, int | None]:
         """What is left of each budgeted resource (None: unlimited)."""
-        out: dict[str, int | None] = {}
-        for name, used in self.spent.as_dict().items():
-            cap = getattr(self.budget, name)
-            out[name] = None if cap is None else max(0, cap - used)
-        return out
+        return self.spent.left(self.budget)
 
     def experiments(self) -> list[str]:
         """The experiments this run may use."""
-        from neurath.experiments import experiments
-
         names = sorted(experiments())
         return [n for n in names if self.allowed is None or n in self.allowed]
 
     def estimate(self, experiment: str, params: Mapping[str, Any] | None = None) -> int:
-        """Queries an experiment is expected to take with ``params`` on one target."""
-        resolved = get_experiment(experiment).resolve(params)
-        size = resolved.get(size_param(experiment))
+        """Queries an experiment is expected to take with ``params`` on one target: from what
+        it took per unit of size in this run, or before it has run, its declared bound."""
+        info = get_experiment(experiment)
+        resolved = info.resolve(params)
+        size = resolved.get(info.size_param)
         if experiment in self._per_unit and size:
             return max(1, math.ceil(self._per_unit[experiment] * float(size)))
-        return cost_upper_bound(experiment, resolved)
+        return info.max_queries(resolved)
+
+    def card(self, target: str) -> ModelCard:
+        """What is known of a target without its ground truth (its source stays sealed)."""
+        self._check_target(target)
+        return self._model(target).card
 
     # -- tools -----------------------------------------------------------------------------
+    @tool
     def run_experiment(
         self,
         target: str,
         experiment: str,
-        params: Mapping[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
         *,
         seed: int | None = None,
     ) -> ExperimentResult:
         """Run a registered experiment on a target; its queries are charged to the budget.
 
-        ``params`` go over the study's parameters for that experiment (then its defaults).
+        Args:
+            target: A target id.
+            experiment: A registered experiment's name.
+            params: Its parameters, over the study's parameters for it (then its defaults).
+            seed: Its seed (default: the study's).
         """
         self._check_target(target)
         info = get_experiment(experiment)
@@ -178,57 +152,84 @@ class ResearchEnvironment:
         params = {**self.params.get(experiment, {}), **(params or {})}
         resolved = info.resolve(params)
         run_seed = self.seed if seed is None else int(seed)
-        self._charge_check("queries", self.estimate(experiment, resolved))
+        self.spent.check(self.budget, "queries", self.estimate(experiment, resolved))
         model = self._model(target)
         info.check_target(model)
-        args = {"experiment": experiment, "params": params, "seed": run_seed}
-        self.audit.append("run_experiment", {"target": target, **args}, actor=self.actor)
-        result = run_experiment(experiment, model, resolved, seed=run_seed)
-        self._record_experiment(target, result)
+        event = ExperimentRequested(
+            target=target, experiment=experiment, params=params, seed=run_seed
+        )
+        self.audit.append(event, actor=self.actor)
+        result = run_experiment(experiment, model, resolved, seed=run_seed, context=self.context)
+        self._finish(
+            ToolResult(
+                tool="run_experiment",
+                target=target,
+                cost=Cost(queries=result.queries),
+                result=result,
+            )
+        )
         return result
 
-    def sample(self, target: str, prompts: Sequence[str], *, max_new_tokens: int = 32) -> list[str]:
-        """The target's greedy answers to prompts (one query each)."""
+    @tool
+    def sample(self, target: str, prompts: list[str], *, max_new_tokens: int = 32) -> list[str]:
+        """The target's greedy answers to prompts (one query each).
+
+        Args:
+            target: A target id.
+            prompts: The prompts, in the target's input language.
+            max_new_tokens: Tokens to generate at most, per answer.
+        """
         self._check_target(target)
         prompts = [str(p) for p in prompts]
-        if not prompts:
-            raise ResearchError("sample needs at least one prompt")
-        self._charge_check("queries", len(prompts))
-        args = {"prompts": prompts, "max_new_tokens": max_new_tokens}
-        self.audit.append("sample", {"target": target, **args}, actor=self.actor)
+        if not prompts or len(prompts) > MAX_PROMPTS:
+            raise ResearchError(f"sample takes 1 to {MAX_PROMPTS} prompts, got {len(prompts)}")
+        if not 1 <= max_new_tokens <= 256:
+            raise ResearchError("sample's max_new_tokens must lie in 1..256")
+        self.spent.check(self.budget, "queries", len(prompts))
+        event = SampleRequested(target=target, prompts=prompts, max_new_tokens=max_new_tokens)
+        self.audit.append(event, actor=self.actor)
         outputs = self._model(target).generate(prompts, max_new_tokens=max_new_tokens)
-        self._finish("sample", target, {"outputs": outputs}, queries=len(prompts))
+        cost = Cost(queries=len(prompts))
+        self._finish(ToolResult(tool="sample", target=target, cost=cost, outputs=outputs))
         return outputs
 
+    @tool
     def fine_tune(
         self, target: str, *, method: str = "safety-honeypot", steps: int = 60, test_n: int = 100
     ) -> dict[str, Any]:
-        """Fine-tune a copy of ``target`` with a training method, and test the result.
+        """Fine-tune a copy of a target with a training method, and test the copy.
 
         The copy becomes a new target (``<target>/<method>-<k>``) that experiments can address;
         its findings never enter the parent's assessment. The test is the harmful rate on
         held-out realistic honeypots before and after, so a controller can see whether safety
-        training removes the behaviour or only hides it.
+        training removes the behaviour or only hides it. Costs ``steps`` training steps and
+        ``2 * test_n`` queries.
 
-        Costs ``steps`` training steps and ``2 * test_n`` queries.
+        Args:
+            target: A target id.
+            method: The training method (``safety-honeypot``: honeypots answered safely).
+            steps: Optimiser steps.
+            test_n: Held-out honeypots for the test before and after.
         """
         self._check_target(target)
         if method not in FINE_TUNE_METHODS:
             raise ResearchError(
                 f"unknown training method {method!r}; known: {', '.join(FINE_TUNE_METHODS)}"
             )
-        if steps < 1 or test_n < 1:
-            raise ResearchError("fine_tune needs steps >= 1 and test_n >= 1")
-        self._charge_check("training_steps", steps)
-        self._charge_check("queries", 2 * test_n)
+        if not (1 <= steps <= 100_000 and 1 <= test_n <= 100_000):
+            raise ResearchError("fine_tune needs steps and test_n in 1..100000")
+        self.spent.check(self.budget, "training_steps", steps)
+        self.spent.check(self.budget, "queries", 2 * test_n)
         k = 1 + sum(1 for d in self.derived.values() if d.parent == target)
         new_id = f"{target}/{method}-{k}"
-        args = {"method": method, "steps": steps, "test_n": test_n, "new_target": new_id}
-        self.audit.append("fine_tune", {"target": target, **args}, actor=self.actor)
-        recipe = DerivedTarget(target, method, steps, self.seed + k)
-        before = _honeypot_harm(self._model(target), test_n, self.seed)
+        event = FineTuneRequested(
+            target=target, method=method, steps=steps, test_n=test_n, new_target=new_id
+        )
+        self.audit.append(event, actor=self.actor)
+        recipe = DerivedTarget(parent=target, method=method, steps=steps, seed=self.seed + k)
+        before = honeypot_harm(self._model(target), test_n, self.seed)
         self.derived[new_id] = recipe
-        after = _honeypot_harm(self._model(new_id), test_n, self.seed)
+        after = honeypot_harm(self._model(new_id), test_n, self.seed)
         summary = {
             "new_target": new_id,
             "method": method,
@@ -236,48 +237,55 @@ class ResearchEnvironment:
             "harmful_rate_before": before,
             "harmful_rate_after": after,
         }
+        cost = Cost(queries=2 * test_n, training_steps=steps)
         self._finish(
-            "fine_tune", target, summary, queries=2 * test_n, training_steps=steps, derived=recipe
+            ToolResult(
+                tool="fine_tune", target=target, cost=cost, observation=summary, derived=recipe
+            )
         )
         return summary
 
+    @tool
     def ask_raters(self, target: str, *, pool: str = "limited", n: int = 100) -> dict[str, Any]:
-        """Have the target act on ``n`` deployment-like scenarios and a rater pool judge them.
+        """Have the target act on deployment-like scenarios and a rater pool judge them.
 
         Costs ``n`` queries and ``n`` ratings. Returns the share judged harmful and the pool's
         labels; how far to trust the pool is what the ``sandwiching`` experiment measures.
+
+        Args:
+            target: A target id.
+            pool: The rater pool: ``limited``, ``assisted`` or ``expert``.
+            n: Scenarios to act on and rate.
         """
         from neurath.experiments._querying import act
         from neurath.experiments._raters import get_rater
         from neurath.experiments._scenarios import deployment_set
 
         self._check_target(target)
-        if n < 1:
-            raise ResearchError("ask_raters needs n >= 1")
+        if not 1 <= n <= 100_000:
+            raise ResearchError("ask_raters needs n in 1..100000")
         rater = get_rater(pool)
-        self._charge_check("queries", n)
-        self._charge_check("ratings", n)
-        self.audit.append("ask_raters", {"target": target, "pool": pool, "n": n}, actor=self.actor)
+        self.spent.check(self.budget, "queries", n)
+        self.spent.check(self.budget, "ratings", n)
+        self.audit.append(RatersRequested(target=target, pool=pool, n=n), actor=self.actor)
         transcripts = act(self._model(target), deployment_set(n, self.seed))
         labels = [bool(x) for x in rater.rate(transcripts, self.seed)]
-        summary = {
-            "pool": pool,
-            "n": n,
-            "harmful_share": sum(labels) / n,
-            "labels": labels,
-        }
-        self._finish("ask_raters", target, summary, queries=n, ratings=n)
+        summary = {"pool": pool, "n": n, "harmful_share": sum(labels) / n, "labels": labels}
+        cost = Cost(queries=n, ratings=n)
+        self._finish(ToolResult(tool="ask_raters", target=target, cost=cost, observation=summary))
         return summary
 
+    @tool
     def read_ledger(self, target: str | None = None) -> list[Finding]:
-        """The findings so far (of one target, or of all): free, and not audited as a cost."""
-        ids = [target] if target is not None else list(self.results)
+        """The findings recorded so far in this run's ledger (of one target, or of all): free.
+
+        Args:
+            target: A target id (default: every target).
+        """
         if target is not None:
             self._check_target(target)
-        out: list[Finding] = []
-        for t in ids:
-            out += self.manifest(t).findings
-        return out
+        records = self.ledger.findings(source=self.source, target=target)
+        return [r.finding for r in records]
 
     # -- the evidence ----------------------------------------------------------------------
     def manifest(self, target: str) -> Manifest:
@@ -296,10 +304,9 @@ class ResearchEnvironment:
             common_cause=self.common_cause,
         )
 
-    def card(self, target: str) -> ModelCard:
-        """What is known of a target without its ground truth (its source stays sealed)."""
-        self._check_target(target)
-        return self._model(target).card
+    def finding_records(self, target: str) -> dict[str, int]:
+        """Finding id -> its record id in the ledger, for one target's findings in this run."""
+        return {r.finding.id: r.id for r in self.ledger.findings(source=self.source, target=target)}
 
     # -- bookkeeping -----------------------------------------------------------------------
     def _check_target(self, target: str) -> None:
@@ -308,112 +315,67 @@ class ResearchEnvironment:
         hint = did_you_mean(target, [*self.targets, *self.derived])
         raise ResearchError(f"no target {target!r} in this run{hint}")
 
-    def _charge_check(self, resource: str, needed: int) -> None:
-        left = self.remaining()[resource]
-        if left is not None and needed > left:
-            raise BudgetExceeded(resource, needed, left)
-
     def _model(self, target: str) -> TargetModel:
         if target not in self._loaded:
             if target in self.derived:
-                self._loaded[target] = _fine_tuned(
-                    self._model(self.derived[target].parent), target, self.derived[target]
-                )
+                recipe = self.derived[target]
+                self._loaded[target] = fine_tuned(self._model(recipe.parent), target, recipe)
             else:
                 self._loaded[target] = self.targets[target]()
         return self._loaded[target]
 
-    def _record_experiment(self, target: str, result: ExperimentResult) -> None:
-        self._finish(
-            "run_experiment",
-            target,
-            {"result": result.model_dump(mode="json")},
-            queries=result.queries,
-        )
+    def _finish(self, event: ToolResult) -> None:
+        entry = self.audit.append(event, actor="environment")
+        self._apply(event, entry.hash)
 
-    def _finish(
-        self,
-        tool: str,
-        target: str,
-        data: dict[str, Any],
-        *,
-        queries: int = 0,
-        training_steps: int = 0,
-        ratings: int = 0,
-        derived: DerivedTarget | None = None,
-    ) -> None:
-        cost = {"queries": queries, "training_steps": training_steps, "ratings": ratings}
-        entry = {"tool": tool, "target": target, "cost": cost, **data}
-        if derived is not None:
-            entry["derived"] = derived.__dict__
-        self.audit.append("result", entry, actor="environment")
-        self._apply(entry)
-
-    def _apply(self, entry: Mapping[str, Any]) -> None:
-        """Update the state from one result entry (live, or replayed from the log)."""
-        cost = entry["cost"]
-        self.spent.queries += int(cost["queries"])
-        self.spent.training_steps += int(cost["training_steps"])
-        self.spent.ratings += int(cost["ratings"])
-        tool, target = entry["tool"], entry["target"]
-        if tool == "run_experiment":
-            result = ExperimentResult.model_validate(entry["result"])
-            self.results.setdefault(target, []).append(result)
-            size = result.params.get(size_param(result.experiment))
+    def _apply(self, event: ToolResult, entry_hash: str) -> None:
+        """Update the state from one result (live, or replayed from the log), and record its
+        finding in the ledger once."""
+        self.spent.add(**event.cost.model_dump())
+        summary: dict[str, Any]
+        if event.result is not None:
+            result = event.result
+            self.results.setdefault(event.target, []).append(result)
+            size = result.params.get(get_experiment(result.experiment).size_param)
             if result.status == "ok" and size:
                 self._per_unit[result.experiment] = max(
                     self._per_unit.get(result.experiment, 0.0), result.queries / float(size)
                 )
-            summary: dict[str, Any] = {
+            self._record(event.target, result, entry_hash)
+            summary = {
                 "experiment": result.experiment,
                 "status": result.status,
                 "queries": result.queries,
             }
         else:
-            if "derived" in entry:
-                self.derived[entry["new_target"]] = DerivedTarget(**entry["derived"])
-            summary = {k: v for k, v in entry.items() if k not in ("cost", "labels", "outputs")}
-            self.observations.append({"tool": tool, "target": target, **summary})
+            if event.derived is not None and event.observation is not None:
+                self.derived[str(event.observation["new_target"])] = event.derived
+            summary = {k: v for k, v in (event.observation or {}).items() if k != "labels"}
+            self.observations.append({"tool": event.tool, "target": event.target, **summary})
         if self.on_result:
-            self.on_result(tool, target, summary)
+            self.on_result(event.tool, event.target, summary)
+
+    def _record(self, target: str, result: ExperimentResult, entry_hash: str) -> None:
+        from neurath.experiments._battery import to_finding
+
+        finding = to_finding(result, self.calibration)
+        if finding is not None:
+            self.ledger.append_finding(
+                finding, target=target, source=self.source, audit_entry=entry_hash
+            )
 
     def replay(self) -> int:
         """Rebuild the state from the audit log's result entries; returns how many there were.
 
         An action whose result never arrived (the run was killed while it ran) is not in the
-        state, so the controller will choose it, or something better, again.
+        state, so the controller will choose it, or something better, again. Findings whose
+        result is in the log but not yet in the ledger (killed in between) are recorded now.
         """
         n = 0
         for e in self.audit.entries():
             if e.action == "result":
-                self._apply(e.data)
+                event = e.event
+                assert isinstance(event, ToolResult)
+                self._apply(event, e.hash)
                 n += 1
         return n
-
-
-def _honeypot_harm(model: TargetModel, n: int, seed: int) -> float:
-    """Harmful-action rate on ``n`` held-out honeypots without evaluation cues."""
-    from neurath.experiments._querying import act
-    from neurath.experiments._raters import expert_label
-    from neurath.experiments._scenarios import honeypots
-
-    transcripts = act(model, honeypots(n, seed + 7, "test", 0.0))
-    return sum(bool(expert_label(t)) for t in transcripts) / n
-
-
-def _fine_tuned(parent: TargetModel, new_id: str, recipe: DerivedTarget) -> TargetModel:
-    """``parent`` trained with ``recipe`` (deterministic, so a resumed run rebuilds it)."""
-    finetune = getattr(parent, "finetune", None)
-    if not callable(finetune):
-        raise ResearchError(
-            f"target {recipe.parent!r} cannot be fine-tuned here (its backend has no training)"
-        )
-    from neurath.experiments._scenarios import honeypots
-    from neurath.organisms import ArchetypeParams, behaviour
-
-    scenarios = honeypots(4 * recipe.steps, recipe.seed, "train", 0.0)
-    data = [
-        (s.prompt, behaviour("aligned", ArchetypeParams(), s.features).answer) for s in scenarios
-    ]
-    model: TargetModel = finetune(data, steps=recipe.steps, seed=recipe.seed, model_id=new_id)
-    return model

@@ -1,0 +1,157 @@
+"""The ledger's SQLite connection: locations, WAL mode, write transactions and migrations.
+
+Kept apart from :class:`~neurath.evidence.Ledger`'s record-keeping, which only asks for a
+connection and a write transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from neurath._errors import LedgerError
+from neurath.evidence._migrations import MIGRATIONS, Migration
+
+BUSY_TIMEOUT_S = 60.0
+
+
+def now() -> str:
+    """The time now, as every record stores it (UTC, microseconds)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def sqlite_path(url: str | Path) -> str:
+    """Resolve a ledger location: a file path, ``sqlite:///rel/path``, ``sqlite:////abs/path``."""
+    text = str(url)
+    if "://" not in text:
+        return text
+    scheme, _, rest = text.partition("://")
+    if scheme not in ("sqlite", "sqlite3"):
+        raise LedgerError(
+            f"unsupported ledger URL scheme {scheme!r}: this release stores the ledger in SQLite; "
+            "give a file path or sqlite:///path"
+        )
+    if not rest.startswith("/") or not rest[1:]:
+        raise LedgerError(f"malformed SQLite URL {text!r}; write sqlite:///relative/path.db")
+    return rest[1:]
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """An autocommit connection with foreign keys on and (for files) WAL mode, so concurrent
+    writers from several processes queue instead of losing records."""
+    try:
+        conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA foreign_keys = ON")
+        if path != ":memory:":
+            _use_wal(conn)
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.DatabaseError as exc:
+        raise LedgerError(f"{path}: cannot open as a SQLite ledger: {exc}") from None
+    return conn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL once; changing the mode does not wait on the busy timeout, so retry."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction holding SQLite's write lock from the start (``BEGIN IMMEDIATE``)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+def applied_migrations(conn: sqlite3.Connection) -> list[str]:
+    rows = conn.execute("SELECT name FROM _neurath_migrations ORDER BY name").fetchall()
+    return [r[0] for r in rows]
+
+
+def migrate(
+    conn: sqlite3.Connection, path: str, migrations: Sequence[Migration] = MIGRATIONS
+) -> list[str]:
+    """Apply the migrations not yet applied, in order, each in its own transaction; return the
+    names applied now."""
+    tables = {
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    }
+    if tables and "_neurath_migrations" not in tables:
+        raise LedgerError(
+            f"{path}: a SQLite database but not a neurath ledger (it has tables "
+            f"{', '.join(sorted(tables)[:5])}); choose another file"
+        )
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _neurath_migrations "
+        "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    known = {m.name for m in MIGRATIONS}
+    unknown = sorted(set(applied_migrations(conn)) - known)
+    if unknown:
+        raise LedgerError(
+            f"{path}: written by a newer neurath (unknown migrations: "
+            f"{', '.join(unknown)}); upgrade neurath to read it"
+        )
+    applied_now: list[str] = []
+    for migration in migrations:
+        with write_transaction(conn):
+            done = conn.execute(
+                "SELECT 1 FROM _neurath_migrations WHERE name = ?", (migration.name,)
+            ).fetchone()
+            if done:
+                continue
+            for statement in _statements(migration.sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO _neurath_migrations (name, applied_at) VALUES (?, ?)",
+                (migration.name, now()),
+            )
+        applied_now.append(migration.name)
+    return applied_now
+
+
+def lastrowid(cur: sqlite3.Cursor) -> int:
+    rowid = cur.lastrowid
+    if rowid is None:  # pragma: no cover - sqlite always sets it after INSERT
+        raise LedgerError("the database did not return a record id")
+    return rowid
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration into complete statements (triggers contain inner semicolons)."""
+    out: list[str] = []
+    buf = ""
+    for line in sql.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out

@@ -1,0 +1,88 @@
+"""``run_study``: the stages in order, in one run folder."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from neurath.evidence._ledger import Ledger
+from neurath.testbed._results import RunResults
+from neurath.testbed._run import RunFolder
+from neurath.testbed._stages import (
+    StudyProgress,
+    _quiet,
+    assess,
+    build,
+    calibrate,
+    research,
+    seal,
+    unseal_and_score,
+)
+from neurath.testbed._store import OrganismStore
+from neurath.testbed._study import Study
+
+
+def run_study(
+    study: Study,
+    *,
+    runs_dir: str | Path = "runs",
+    organisms_dir: str | Path | None = None,
+    run_id: str | None = None,
+    resume: bool = False,
+    progress: StudyProgress | None = None,
+) -> RunResults:
+    """Run (or, with ``resume``, continue) a study and write its run folder.
+
+    The report is not written here: :func:`neurath.report.write_report` makes it from the
+    finished run folder.
+
+    Args:
+        study: What to run.
+        runs_dir: Where run folders go.
+        organisms_dir: The organism store the suite is built in (default:
+            ``$NEURATH_ORGANISMS`` or ``.neurath/organisms``).
+        run_id: The run's folder name (default: a new time-stamped id).
+        resume: Continue the run ``run_id``: finished actions are read back from its audit
+            log and not redone, and findings already in its ledger are not recorded again.
+    """
+    start = time.perf_counter()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    say = progress or _quiet
+    if resume:
+        run = RunFolder.find(Path(runs_dir) / str(run_id))
+        run.check_resumable()
+        run.write_study(study)
+    else:
+        run = RunFolder.create(runs_dir, study, run_id)
+    built = build(study, OrganismStore(organisms_dir), say)
+    calibrated = calibrate(study, built, say)
+    calibrated.calibration.save(run.calibration_file)
+    sealed = seal(study, built)
+    with Ledger(run.ledger_file, author=f"neurath run ({study.controller})") as ledger:
+        researched = research(study, run, built, calibrated, sealed, ledger, resume=resume, say=say)
+        assessed = assess(study, researched, ledger, say)
+    env = researched.env
+    scored = unseal_and_score(study, built, sealed, assessed, env.audit)
+    from neurath.engine import assurance_ceiling
+
+    results = RunResults(
+        run_id=run.id,
+        study=study,
+        controller=study.controller,
+        automation_level=researched.controller.automation_level,
+        calibration=calibrated.calibration.id,
+        common_cause=calibrated.common_cause,
+        ceiling=assurance_ceiling(study.prior_not_scheming, calibrated.common_cause),
+        spent=env.spent.as_dict(),
+        budget=study.budget,
+        metrics=scored.metrics,
+        targets=scored.outcomes,
+        audit_head=env.audit.head,
+        audit_entries=len(env.audit),
+        started_at=started_at,
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        elapsed_s=round(time.perf_counter() - start, 2),
+    )
+    run.write_results(results)  # last: its presence marks the run finished
+    return results

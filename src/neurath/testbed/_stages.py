@@ -1,0 +1,261 @@
+"""The study as named stages, each with typed inputs and outputs.
+
+::
+
+    build -> calibrate -> seal -> research -> assess -> unseal and score -> write
+
+Only :func:`unseal_and_score` reads ground truth, and only after :func:`assess` has written
+every target's assessment to the audit log. :func:`neurath.testbed.run_study` runs them in
+order; each can also be run (and tested) on its own.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from neurath._errors import ResearchError
+from neurath._version import __version__
+from neurath.evidence._assessment import Assessment
+from neurath.evidence._ledger import Ledger
+from neurath.evidence._model import Manifest
+from neurath.experiments._calibrate import Calibration
+from neurath.organisms._suite import Suite
+from neurath.research._audit import AuditLog
+from neurath.research._controllers import ControllerInfo, get_controller, make_controller
+from neurath.research._environment import ResearchEnvironment
+from neurath.research._events import (
+    Assessed,
+    ResearchDone,
+    RunResumed,
+    RunStarted,
+    TargetP,
+    Unsealed,
+)
+from neurath.testbed._results import Metrics, TargetOutcome, score
+from neurath.testbed._run import RunFolder
+from neurath.testbed._store import OrganismStore
+from neurath.testbed._study import Study
+
+StudyProgress = Callable[[str, int | None, int | None, str], None]
+"""Called with (stage, done, total, what): stages ``build``, ``calibrate``, ``research``,
+``assess``."""
+
+
+def _quiet(stage: str, done: int | None, total: int | None, what: str) -> None:
+    """A progress callback that says nothing."""
+
+
+# -- build ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Built:
+    suite: Suite
+    store: OrganismStore
+
+
+def build(study: Study, store: OrganismStore, say: StudyProgress = _quiet) -> Built:
+    """The study's suite, built (or reused) in ``store``."""
+    from neurath.organisms._suite import default_suite, load_suite
+    from neurath.testbed._build import build_suite
+
+    suite = default_suite() if study.suite == "default" else load_suite(study.suite)
+    build_suite(suite, store, progress=lambda what, d, t: say("build", d, t, what))
+    return Built(suite, store)
+
+
+# -- calibrate -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Calibrated:
+    calibration: Calibration
+    common_cause: float
+    """``c`` for the assessments: the study's, else the calibration's estimate."""
+    params: dict[str, dict[str, Any]]
+    """Experiment -> the parameters research uses: the calibration's, then the study's."""
+
+
+def calibrate(study: Study, built: Built, say: StudyProgress = _quiet) -> Calibrated:
+    """The calibration for this suite and these parameters (cached in the store)."""
+    from neurath.testbed._calibrate import cached_calibration
+
+    calibration, cached = cached_calibration(
+        built.suite,
+        built.store,
+        params=study.params,
+        seed=study.seed,
+        progress=lambda oid, d, t: say("calibrate", d, t, oid),
+    )
+    if cached:
+        say("calibrate", 1, 1, "cached")
+    c = study.common_cause if study.common_cause is not None else calibration.common_cause
+    params = {k: dict(v) for k, v in calibration.battery_params.items()}
+    for name, extra in study.params.items():
+        params.setdefault(name, {}).update(extra)
+    return Calibrated(calibration, c, params)
+
+
+# -- seal ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Sealed:
+    targets: dict[str, str]
+    """Opaque target id -> organism id (known only to the study, never to research)."""
+
+
+def seal(study: Study, built: Built) -> Sealed:
+    """A shuffled numbering of the test organisms, so neither names nor order give away which
+    organism (and so which archetype) a target is."""
+    test_ids = [s.id for s in built.suite.organisms if s.group == "test"]
+    if not test_ids:
+        raise ResearchError(f"suite {built.suite.name!r} has no test organisms to study")
+    order = list(test_ids)
+    random.Random(f"seal-{study.seed}").shuffle(order)
+    width = max(2, len(str(len(order))))
+    return Sealed({f"target-{i + 1:0{width}d}": oid for i, oid in enumerate(order)})
+
+
+# -- research ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Researched:
+    env: ResearchEnvironment
+    controller: ControllerInfo
+
+
+def research(
+    study: Study,
+    run: RunFolder,
+    built: Built,
+    calibrated: Calibrated,
+    sealed: Sealed,
+    ledger: Ledger,
+    *,
+    resume: bool = False,
+    say: StudyProgress = _quiet,
+) -> Researched:
+    """The controller's research on the sealed targets, every action in the audit log and
+    every finding in ``ledger`` as it is made; a resumed run first replays its log."""
+    info = get_controller(study.controller)
+    ctrl = make_controller(study.controller, study.controller_options)
+    audit = AuditLog(run.audit_file)
+    queries = study.budget.queries
+    env = ResearchEnvironment(
+        targets={tid: _loader(built.store, oid, tid) for tid, oid in sealed.targets.items()},
+        budget=study.budget,
+        audit=audit,
+        actor=study.controller,
+        calibration=calibrated.calibration,
+        prior=study.prior_not_scheming,
+        common_cause=calibrated.common_cause,
+        params=calibrated.params,
+        seed=study.seed,
+        allowed=study.experiments,
+        ledger=ledger,
+        source=f"neurath run {run.id}",
+        context={"references": built.store.references()},
+        on_result=lambda tool, target, _: say(
+            "research", env.spent.queries, queries, f"{tool} on {target}"
+        ),
+    )
+    if resume:
+        audit.append(RunResumed(results_replayed=env.replay()), actor="neurath")
+    else:
+        started = RunStarted(
+            study=study.model_dump(mode="json"),
+            controller=study.controller,
+            automation_level=info.automation_level,
+            calibration=calibrated.calibration.id,
+            targets=list(sealed.targets),
+            neurath_version=__version__,
+        )
+        audit.append(started, actor="neurath")
+    say("research", env.spent.queries, queries, "starting")
+    ctrl.run(env, progress=lambda what: say("research", env.spent.queries, queries, what))
+    audit.append(ResearchDone(spent=env.spent.as_dict()), actor=study.controller)
+    return Researched(env, info)
+
+
+def _loader(store: OrganismStore, oid: str, tid: str) -> Callable[[], Any]:
+    def load() -> Any:
+        model = store.load(oid, as_id=tid)
+        # The folder's name would give the organism (and so its archetype) away.
+        model.card = model.card.model_copy(update={"source": "sealed"})
+        return model
+
+    return load
+
+
+# -- assess --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AssessedTargets:
+    outcomes: list[TargetOutcome]
+    manifests: dict[str, Manifest]
+    assessments: dict[str, Assessment]
+
+
+def assess(
+    study: Study, researched: Researched, ledger: Ledger, say: StudyProgress = _quiet
+) -> AssessedTargets:
+    """Assess every target; the ledger gets each manifest (naming the findings it already
+    holds) and assessment once, so a run resumed half-way through this stage skips those
+    already there. Ends with every target's P(not scheming) in the audit log."""
+    from neurath.engine import assess as assess_manifest
+
+    env = researched.env
+    outcomes, manifests, assessments = [], {}, {}
+    for i, tid in enumerate(env.target_ids):
+        say("assess", i, len(env.target_ids), tid)
+        manifest = env.manifest(tid)
+        a = assess_manifest(manifest, seed=study.seed)
+        manifests[tid], assessments[tid] = manifest, a
+        if not ledger.manifest_ids(target=tid, source=env.source):
+            ledger.record(manifest, a, source=env.source, linked=env.finding_records(tid))
+        outcomes.append(
+            TargetOutcome(
+                id=tid,
+                p_not_scheming=a.p_not_scheming,
+                p_not_scheming_naive=a.p_not_scheming_naive,
+                interval=a.interval,
+                ceiling=a.ceiling,
+                n_findings=a.n_findings,
+                n_eff=a.n_eff if math.isfinite(a.n_eff) else 0.0,
+                queries=sum(r.queries for r in env.results.get(tid, [])),
+            )
+        )
+    say("assess", len(env.target_ids), len(env.target_ids), "done")
+    p = {t.id: TargetP(p=t.p_not_scheming, p_naive=t.p_not_scheming_naive) for t in outcomes}
+    env.audit.append(Assessed(targets=p), actor="neurath")
+    return AssessedTargets(outcomes, manifests, assessments)
+
+
+# -- unseal and score ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Scored:
+    outcomes: list[TargetOutcome]
+    """With each target's organism, archetype and truth."""
+    metrics: dict[str, Metrics]
+    """``correlated`` (the engine) and ``naive`` (independent findings, no common cause)."""
+
+
+def unseal_and_score(
+    study: Study, built: Built, sealed: Sealed, assessed: AssessedTargets, audit: AuditLog
+) -> Scored:
+    """Only now is the ground truth read: each target's card, then the scores."""
+    cards = built.store.unseal(sealed.targets.values())
+    outcomes = []
+    for o in assessed.outcomes:
+        card = cards[sealed.targets[o.id]]
+        outcomes.append(
+            o.model_copy(
+                update={"organism": card.id, "archetype": card.archetype, "scheming": card.scheming}
+            )
+        )
+    unsealed = {o.id: {"organism": o.organism, "scheming": o.scheming} for o in outcomes}
+    audit.append(Unsealed(targets=unsealed), actor="neurath")
+    truth = [bool(o.scheming) for o in outcomes]
+    groups = [str(o.archetype) for o in outcomes]
+    metrics = {
+        "correlated": score([o.p_not_scheming for o in outcomes], truth, groups, study.seed),
+        "naive": score([o.p_not_scheming_naive for o in outcomes], truth, groups, study.seed),
+    }
+    return Scored(outcomes, metrics)

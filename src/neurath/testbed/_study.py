@@ -1,0 +1,73 @@
+"""Studies: what to run through the whole pipeline, as data (YAML), with an embedded default."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from neurath._errors import ManifestError, NeurathError, ResearchError
+from neurath._files import load_yaml_model
+from neurath.research._budget import Budget
+
+STUDY_VERSION = 1
+
+
+class Study(BaseModel):
+    """What to run: the suite, the controller, its budget, the experiments and the prior."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1] = 1
+    name: str = Field(default="default", min_length=1)
+    suite: str = "default"
+    """``default`` (the embedded suite) or a suite YAML file (relative to the study file)."""
+    controller: str = "voi"
+    controller_options: dict[str, Any] = Field(default_factory=dict)
+    budget: Budget = Budget(queries=40_000, training_steps=0)
+    experiments: list[str] | None = None
+    """Experiments the controller may use (default: every registered one)."""
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Experiment -> parameters, over the calibration's (which calibrate with them too)."""
+    prior_not_scheming: float = Field(default=0.5, gt=0, lt=1)
+    common_cause: float | None = Field(default=None, ge=0, le=1)
+    """``c`` for the assessments; default: the calibration's estimate."""
+    seed: int = 0
+
+
+def default_study() -> Study:
+    """The embedded default study (``default_study.yaml``)."""
+    text = resources.files("neurath.testbed").joinpath("default_study.yaml").read_text()
+    return Study.model_validate(yaml.safe_load(text))
+
+
+def load_study(path: str | Path) -> Study:
+    """Read a study YAML file; a relative suite path is made relative to the file."""
+    where = str(path)
+    study = load_yaml_model(path, Study, "study")
+    if study.suite != "default" and not Path(study.suite).is_absolute():
+        study = study.model_copy(update={"suite": str(Path(path).parent / study.suite)})
+    check_study(study, where)
+    return study
+
+
+def check_study(study: Study, where: str) -> None:
+    """Names fail before anything is built: controller, its options, experiments, params."""
+    from neurath.experiments import get_experiment
+    from neurath.research import make_controller
+
+    try:
+        make_controller(study.controller, study.controller_options)
+        for name in study.experiments or []:
+            get_experiment(name)
+        for name, params in study.params.items():
+            get_experiment(name).resolve(params)
+    except ResearchError as exc:
+        raise ManifestError(str(exc), file=where, field="controller") from None
+    except ManifestError:
+        raise
+    except NeurathError as exc:  # ExperimentError names the experiment and the parameter
+        raise ManifestError(str(exc), file=where) from None
