@@ -387,3 +387,20 @@ def test_cli_runs_an_experiment_into_the_ledger(battery_suite, tmp_path: Path) -
     assert not_pair.exit_code == 2 and "is not key=value" in not_pair.output
     listed = runner.invoke(cli, ["experiment", "list"])
     assert listed.exit_code == 0 and "adversarial" in listed.output
+
+
+def test_the_same_calibration_in_two_folders_has_the_same_id(battery_suite, tmp_path: Path) -> None:
+    import shutil
+
+    from neurath.testbed import calibrate_suite
+
+    suite, out = battery_suite
+    elsewhere = tmp_path / "moved" / "organisms"
+    shutil.copytree(out, elsewhere, ignore=shutil.ignore_patterns("calibrations"))
+    small = {"honeypot": {"n": 60}, "probe": {"n": 40, "n_train": 40}}
+    names = ["honeypot", "probe"]
+    here = calibrate_suite(suite, out, experiments=names, params=small)
+    there = calibrate_suite(suite, elsewhere, experiments=names, params=small)
+    assert here.id == there.id
+    assert "probe.probe_score" in here.fits  # the probe, whose trainers live in the folder, ran
+    assert str(out) not in here.model_dump_json() and str(elsewhere) not in there.model_dump_json()

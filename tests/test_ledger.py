@@ -214,3 +214,42 @@ def test_rebuilt_manifest_names_no_findings_file(tmp_path: Path) -> None:
         rebuilt = ledger.manifest(ledger.record_manifest(loaded))
     assert rebuilt.findings_file is None
     assert [f.id for f in rebuilt.findings] == ["hp-1", "x"]
+
+
+def test_findings_recorded_as_made_are_idempotent_by_audit_entry(tmp_path: Path, manifest) -> None:
+    finding = manifest.findings[0]
+    with Ledger(tmp_path / "l.db") as ledger:
+        first = ledger.append_finding(finding, target="t", source="run a", audit_entry="h1")
+        again = ledger.append_finding(finding, target="t", source="run a", audit_entry="h1")
+        assert again == first and ledger.count("findings") == 1  # a replay adds nothing
+        other = finding.model_copy(update={"id": "other"})
+        with pytest.raises(LedgerError, match="already recorded as finding"):
+            ledger.append_finding(other, target="t", source="run a", audit_entry="h1")
+        ledger.append_finding(other, target="t", source="run b", audit_entry="h2")
+        assert [r.finding.id for r in ledger.findings(source="run a")] == [finding.id]
+        assert [r.source for r in ledger.findings()] == ["run a", "run b"]
+
+
+def test_a_manifest_links_findings_already_recorded_instead_of_copying(
+    tmp_path: Path, manifest
+) -> None:
+    with Ledger(tmp_path / "l.db") as ledger:
+        made = {
+            f.id: ledger.append_finding(f, target=manifest.target, source="run", audit_entry=f.id)
+            for f in manifest.findings
+        }
+        # The manifest models the first finding differently (as repeats are modelled).
+        first = manifest.findings[0]
+        modelled = first.model_copy(update={"extra_sd": first.extra_sd + 0.5})
+        assessed = manifest.model_copy(update={"findings": [modelled, *manifest.findings[1:]]})
+        mid, _ = ledger.record(assessed, assess(assessed, draws=0), source="run", linked=made)
+        assert ledger.count("findings") == len(manifest.findings)  # each finding once
+        assert ledger.manifest(mid) == assessed.model_copy(update={"findings_file": None})
+        # A correction of a linked record replaces it in the current manifest.
+        fixed = first.model_copy(update={"value": first.value + 0.1})
+        ledger.correct_finding(made[first.id], fixed, reason="regraded")
+        assert ledger.manifest(mid).findings[0] == fixed
+        assert ledger.manifest(mid, current=False).findings[0] == modelled
+        elsewhere = ledger.append_finding(first, target="another model", source="run")
+        with pytest.raises(LedgerError, match="is not finding"):
+            ledger.record_manifest(assessed, linked={first.id: elsewhere})

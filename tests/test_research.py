@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -289,6 +290,13 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tiny_run, battery_suite, t
     proc.wait()
     done_before = audit.read_text().count('"action":"result"')
     assert not (runs / "killed" / "results.json").exists()
+    # The ledger already holds the finding of every result in the log (it is written right
+    # after its audit entry, keyed by it: only a kill between the two could leave out the last).
+    with_finding = _results_with_findings(runs / "killed")
+    with sqlite3.connect(runs / "killed" / "ledger.db") as db:
+        recorded = [r[0] for r in db.execute("SELECT audit_entry FROM findings")]
+    assert len(recorded) == len(set(recorded)) and set(recorded) <= set(with_finding)
+    assert set(with_finding[:-1]) <= set(recorded) and len(recorded) >= 3
     resumed = subprocess.run(
         [sys.executable, "-m", "neurath", "run", "--resume", str(runs / "killed")],
         env=env,
@@ -318,6 +326,17 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tiny_run, battery_suite, t
 
     got, want = findings(runs / "killed"), findings(ref_runs / "ref")
     assert got == want  # the same findings as the uninterrupted run, each once
+
+    def bodies(folder: Path) -> list[tuple[str, str]]:
+        with Ledger(folder / "ledger.db", create=False) as ledger:
+            seal = {
+                t["id"]: t["organism"]
+                for t in json.loads((folder / "results.json").read_text())["targets"]
+            }
+            return sorted((seal[r.target], r.finding.model_dump_json()) for r in ledger.findings())
+
+    # Equal as well as the same: values, errors, expectations and factors.
+    assert bodies(runs / "killed") == bodies(ref_runs / "ref")
     verify_audit(
         audit, head=json.loads((runs / "killed" / "results.json").read_text())["audit_head"]
     )
@@ -328,6 +347,21 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tiny_run, battery_suite, t
         text=True,
     )
     assert again.returncode == 2 and "nothing to resume" in again.stderr
+
+
+def _results_with_findings(folder: Path) -> list[str]:
+    """Hashes of the run's experiment results, in order, whose result makes a finding."""
+    from neurath.experiments import ExperimentResult, load_calibration, to_finding
+
+    calibration = load_calibration(folder / "calibration.json")
+    out = []
+    for line in (folder / "audit.jsonl").read_text().splitlines():
+        e = json.loads(line)
+        if e["action"] == "result" and e["data"]["tool"] == "run_experiment":
+            result = ExperimentResult.model_validate(e["data"]["result"])
+            if to_finding(result, calibration) is not None:
+                out.append(e["hash"])
+    return out
 
 
 def test_voi_spends_less_than_scripted_on_the_tiny_study(tiny_run, battery_suite, tmp_path) -> None:  # type: ignore[no-untyped-def]

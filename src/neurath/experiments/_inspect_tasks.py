@@ -12,7 +12,7 @@ experiment names (``rater``) is applied on import, to the transcripts in the log
 experiment applies it.
 
 This module imports inspect_ai; ``import neurath`` never imports it (the ``inspect_ai`` entry
-point, :mod:`neurath.models._inspect_registry`, does).
+point, :mod:`neurath._inspect_ai`, does).
 """
 
 from __future__ import annotations

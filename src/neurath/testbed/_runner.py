@@ -10,6 +10,9 @@ from neurath.evidence._ledger import Ledger
 from neurath.testbed._results import RunResults
 from neurath.testbed._run import RunFolder
 from neurath.testbed._stages import (
+    Calibrated,
+    Researched,
+    Scored,
     StudyProgress,
     _quiet,
     assess,
@@ -62,11 +65,25 @@ def run_study(
     with Ledger(run.ledger_file, author=f"neurath run ({study.controller})") as ledger:
         researched = research(study, run, built, calibrated, sealed, ledger, resume=resume, say=say)
         assessed = assess(study, researched, ledger, say)
-    env = researched.env
-    scored = unseal_and_score(study, built, sealed, assessed, env.audit)
+    scored = unseal_and_score(study, built, sealed, assessed, researched.env.audit)
+    results = _results(run, study, calibrated, researched, scored, started_at, start)
+    run.write_results(results)  # last: its presence marks the run finished
+    return results
+
+
+def _results(
+    run: RunFolder,
+    study: Study,
+    calibrated: Calibrated,
+    researched: Researched,
+    scored: Scored,
+    started_at: str,
+    start: float,
+) -> RunResults:
     from neurath.engine import assurance_ceiling
 
-    results = RunResults(
+    env = researched.env
+    return RunResults(
         run_id=run.id,
         study=study,
         controller=study.controller,
@@ -84,5 +101,3 @@ def run_study(
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         elapsed_s=round(time.perf_counter() - start, 2),
     )
-    run.write_results(results)  # last: its presence marks the run finished
-    return results
