@@ -402,5 +402,7 @@ def test_the_same_calibration_in_two_folders_has_the_same_id(battery_suite, tmp_
     here = calibrate_suite(suite, out, experiments=names, params=small)
     there = calibrate_suite(suite, elsewhere, experiments=names, params=small)
     assert here.id == there.id
-    assert "probe.probe_score" in here.fits  # the probe, whose trainers live in the folder, ran
+    # The probe ran (its trainers live in the folder); with one calibration organism of each
+    # kind, leaving its target out of training leaves one class, so it is noted, not fitted.
+    assert any(n.startswith("not calibrated: probe") for n in here.notes)
     assert str(out) not in here.model_dump_json() and str(elsewhere) not in there.model_dump_json()

@@ -222,7 +222,7 @@ def test_organisms_cli(built: tuple[Suite, Path, float], tmp_path: Path) -> None
     )
     assert missing.returncode == 2 and "not built" in missing.stderr
     unknown = _cli("organisms", "sample", "nobody", "x", "--out", str(out))
-    assert unknown.returncode == 2 and "no model folder" in unknown.stderr
+    assert unknown.returncode == 2 and "no organism 'nobody'" in unknown.stderr
 
 
 def test_default_suite_covers_every_archetype_several_times() -> None:

@@ -297,8 +297,9 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tiny_run, battery_suite, t
         recorded = [r[0] for r in db.execute("SELECT audit_entry FROM findings")]
     assert len(recorded) == len(set(recorded)) and set(recorded) <= set(with_finding)
     assert set(with_finding[:-1]) <= set(recorded) and len(recorded) >= 3
+    resume = [sys.executable, "-m", "neurath", "run", "--resume"]
     resumed = subprocess.run(
-        [sys.executable, "-m", "neurath", "run", "--resume", str(runs / "killed")],
+        [*resume, str(runs / "killed")],
         env=env,
         capture_output=True,
         text=True,
@@ -341,7 +342,7 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tiny_run, battery_suite, t
         audit, head=json.loads((runs / "killed" / "results.json").read_text())["audit_head"]
     )
     again = subprocess.run(
-        [sys.executable, "-m", "neurath", "run", "--resume", str(runs / "killed")],
+        [*resume, str(runs / "killed")],
         env=env,
         capture_output=True,
         text=True,

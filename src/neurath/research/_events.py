@@ -30,6 +30,8 @@ class RunStarted(_Event):
     calibration: str
     targets: list[str]
     neurath_version: str
+    organisms: str | None = None
+    """The organism store the run was built and calibrated in (a resumed run uses it)."""
 
 
 class RunResumed(_Event):

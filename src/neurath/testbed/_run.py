@@ -21,6 +21,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from neurath._errors import ResearchError
+from neurath.research._events import RunStarted
 from neurath.testbed._results import RunResults
 from neurath.testbed._study import Study
 
@@ -110,6 +111,16 @@ class RunFolder:
             raise ResearchError(
                 f"{self.study_file}: not a neurath study: {exc.errors()[0]['msg']}"
             ) from None
+
+    def started(self) -> RunStarted:
+        """The run's first audit entry: what it started as."""
+        from neurath.research._audit import AuditLog
+
+        entries = AuditLog(self.audit_file).entries()
+        event = entries[0].event if entries else None
+        if not isinstance(event, RunStarted):
+            raise ResearchError(f"{self.audit_file}: the log does not open with run_started")
+        return event
 
     def write_results(self, results: RunResults) -> None:
         """Write ``results.json`` atomically: its presence marks the run finished."""

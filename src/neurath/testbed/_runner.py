@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from neurath._errors import ResearchError
 from neurath.evidence._ledger import Ledger
 from neurath.testbed._results import RunResults
 from neurath.testbed._run import RunFolder
@@ -52,14 +53,23 @@ def run_study(
     start = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     say = progress or _quiet
+    started = None
     if resume:
         run = RunFolder.find(Path(runs_dir) / str(run_id))
         run.check_resumable()
         run.write_study(study)
+        started = run.started()
+        organisms_dir = organisms_dir or started.organisms
     else:
         run = RunFolder.create(runs_dir, study, run_id)
     built = build(study, OrganismStore(organisms_dir), say)
     calibrated = calibrate(study, built, say)
+    if started is not None and started.calibration != calibrated.calibration.id:
+        raise ResearchError(
+            f"{run.path}: the run was calibrated with {started.calibration}, but the organisms "
+            f"in {built.store.root} give {calibrated.calibration.id}: resume it with the "
+            "organism store it started with (--organisms)"
+        )
     calibrated.calibration.save(run.calibration_file)
     sealed = seal(study, built)
     with Ledger(run.ledger_file, author=f"neurath run ({study.controller})") as ledger:

@@ -167,6 +167,7 @@ def research(
             calibration=calibrated.calibration.id,
             targets=list(sealed.targets),
             neurath_version=__version__,
+            organisms=str(built.store.root.resolve()),
         )
         audit.append(started, actor="neurath")
     say("research", env.spent.queries, queries, "starting")
