@@ -39,7 +39,8 @@ class Reference:
         scheming: Its label.
         load: Loads it (a target with ``hidden_states``), called only when its features are
             not cached yet.
-        key: What identifies its weights for the feature cache (a weights hash).
+        key: What identifies its weights for the feature cache (the organism store gives its
+            folder's resolved path).
     """
 
     id: str

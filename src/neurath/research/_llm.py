@@ -11,8 +11,10 @@ A resumed run starts a fresh conversation that opens with the ledger so far.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -45,8 +47,11 @@ FINISH = ToolSpec(
 """The one tool that is the controller's, not the environment's."""
 
 
-def _specs() -> dict[str, ToolSpec]:
-    return {**tool_specs(ResearchEnvironment), "finish": FINISH}
+@functools.cache
+def _specs() -> Mapping[str, ToolSpec]:
+    """The tools, described once per process: every model turn and tool call reads them, and
+    describing them reads signatures and builds a validator per argument."""
+    return MappingProxyType({**tool_specs(ResearchEnvironment), "finish": FINISH})
 
 
 def _tool_infos() -> list[Any]:
