@@ -111,7 +111,9 @@ def test_bad_input_is_one_line_exit_2_no_traceback(
 def test_missing_file_is_a_clean_error(tmp_path: Path) -> None:
     out = neurath("assess", str(tmp_path / "nope.yaml"))
     assert out.returncode == 2
-    assert out.stderr.strip() == f"neurath: error: {tmp_path / 'nope.yaml'}: file not found"
+    assert out.stderr.strip() == (
+        f"neurath: error: {tmp_path / 'nope.yaml'}: manifest file not found"
+    )
 
 
 def _spec_with(**replacements: str) -> str:
@@ -130,7 +132,7 @@ MALFORMED = [
     ("findings mapping", "version: 1\ntarget: m\nfindings: {a: 1}\n", {}, "field 'findings'"),
     ("factors mapping", "version: 1\ntarget: m\nfactors: {a: 1}\n", {}, "field 'factors'"),
     ("version true", _spec_with(**{"version: 1": "version: true"}), {}, "unsupported manifest"),
-    ("nan value", _spec_with(**{"value: 0.0": "value: .nan"}), {}, "field 'value'"),
+    ("nan value", _spec_with(**{"value: 0.0": "value: .nan"}), {}, ".nan is not a finite number"),
     ("huge se", _spec_with(**{"se: 0.01": "se: 1.0e+200"}), {}, "outside double precision"),
     ("tiny se", _spec_with(**{"se: 0.01": "se: 1.0e-200"}), {}, "outside double precision"),
     (
@@ -144,7 +146,7 @@ MALFORMED = [
         "findings file is a folder",
         SPEC_V1 + "findings_file: sub\n",
         {"sub/": ""},
-        "cannot read findings file",
+        "findings file is not a regular file (a directory)",
     ),
     ("empty findings file name", SPEC_V1 + 'findings_file: ""\n', {}, "field 'findings_file'"),
     (

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from neurath._errors import ManifestError
+from neurath._files import iter_jsonl, parse_json, parse_yaml, read_user_text
 from neurath.evidence._model import MANIFEST_VERSION, Finding, Manifest, check_references
 
 _UNION_BRANCHES = ("float", "tuple[float, float]", "int", "str", "list[str]", "dict[str,float]")
@@ -30,15 +29,8 @@ def load_manifest(path: str | Path) -> Manifest:
     """
     path = Path(path)
     where = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ManifestError("file not found", file=where) from None
-    except UnicodeDecodeError as exc:
-        raise ManifestError(f"not UTF-8 text (byte {exc.start})", file=where) from None
-    except (OSError, ValueError) as exc:
-        raise ManifestError(f"cannot read file: {_os_reason(exc)}", file=where) from None
-    data = _parse_document(text, where, as_json=path.suffix.lower() == ".json")
+    text = read_user_text(path, "manifest")
+    data = parse_json(text, where) if path.suffix.lower() == ".json" else parse_yaml(text, where)
     return manifest_from_data(data, file=where, base_dir=path.parent)
 
 
@@ -86,42 +78,29 @@ def manifest_from_data(
 
 
 def load_findings_jsonl(path: str | Path, *, referenced_from: str | None = None) -> list[Finding]:
-    """Read findings from a JSON Lines file: one finding object per line, blank lines ignored."""
-    path = Path(path)
+    """Read findings from a JSON Lines file: one finding object per line, blank lines ignored.
+
+    The file is read as every user file is (:func:`neurath._files.iter_jsonl`): a regular file
+    within the size and line limits, strict JSON (no duplicate keys, NaN or infinities).
+    """
     where = str(path)
     hint = f" (named by findings_file in {referenced_from})" if referenced_from else ""
-    try:
-        handle = path.open(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ManifestError(f"findings file not found{hint}", file=where) from None
-    except (OSError, ValueError) as exc:
-        raise ManifestError(
-            f"cannot read findings file{hint}: {_os_reason(exc)}", file=where
-        ) from None
     findings: list[Finding] = []
-    lineno = 0
     try:
-        with handle:
-            for lineno, line in enumerate(handle, start=1):
-                if line.strip():
-                    findings.append(_finding_from_line(line, where, lineno))
-    except UnicodeDecodeError as exc:
-        raise ManifestError(
-            f"not UTF-8 text (byte {exc.start})", file=where, line=lineno + 1
-        ) from None
-    except OSError as exc:
-        raise ManifestError(
-            f"cannot read findings file{hint}: {_os_reason(exc)}", file=where
-        ) from None
+        for lineno, data in iter_jsonl(path, "findings"):
+            findings.append(_finding_from_data(data, where, lineno))
+    except ManifestError as exc:
+        if exc.line is not None or exc.finding is not None or not hint:
+            raise
+        raise ManifestError(exc.reason + hint, file=exc.file) from None
     return findings
 
 
-def _finding_from_line(line: str, where: str, lineno: int) -> Finding:
+def _finding_from_data(data: Any, where: str, lineno: int) -> Finding:
     try:
-        return Finding.model_validate_json(line)
+        return Finding.model_validate(data)
     except ValidationError as exc:
-        raw = _loose_json(line)
-        fid = raw.get("id") if isinstance(raw, dict) else None
+        fid = data.get("id") if isinstance(data, dict) else None
         err = _manifest_error(exc, file=where, document={}, loc_prefix=("findings", 0))
         raise ManifestError(
             err.reason,
@@ -130,38 +109,6 @@ def _finding_from_line(line: str, where: str, lineno: int) -> Finding:
             finding=str(fid) if fid is not None else f"line {lineno}",
             field=err.field,
         ) from None
-
-
-def _parse_document(text: str, where: str, *, as_json: bool) -> Any:
-    if as_json:
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ManifestError(f"malformed JSON: {exc.msg}", file=where, line=exc.lineno) from None
-        except RecursionError:
-            raise ManifestError("malformed JSON: nested too deeply", file=where) from None
-    try:
-        return yaml.safe_load(text)
-    except RecursionError:
-        raise ManifestError("malformed YAML: nested too deeply", file=where) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        line = mark.line + 1 if mark is not None else None
-        raise ManifestError(f"malformed YAML: {problem}", file=where, line=line) from None
-
-
-def _loose_json(line: str) -> Any:
-    try:
-        return json.loads(line)
-    except (json.JSONDecodeError, RecursionError):
-        return None
-
-
-def _os_reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return str(exc)
 
 
 def _with_file(exc: ManifestError, file: str | None) -> ManifestError:

@@ -1,14 +1,15 @@
 """The persisted evidence model: factors, findings and the manifest that bundles them.
 
 Format version 1. Every model here is user input, so unknown keys are rejected
-(``extra="forbid"``) and every numeric field is checked for range and finiteness.
+(``extra="forbid"``) and every numeric field is strict (no booleans or strings taken for
+numbers) and checked for range and finiteness.
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from typing import Annotated, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -19,6 +20,7 @@ from pydantic import (
 )
 
 from neurath._errors import ManifestError, did_you_mean
+from neurath._files import Real
 
 MANIFEST_VERSION = 1
 """The manifest format version this release reads and writes."""
@@ -28,7 +30,8 @@ FactorKind = Literal["assumption", "method", "weights", "data", "raters", "contr
 
 FACTOR_KINDS: tuple[str, ...] = get_args(FactorKind)
 
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+FiniteFloat = Real
+"""A finite number: an integer or a float, never a boolean, a string, NaN or an infinity."""
 Uncertain = FiniteFloat | tuple[FiniteFloat, FiniteFloat]
 """A number, or a range ``[lo, hi]`` that the Monte Carlo interval draws from uniformly."""
 

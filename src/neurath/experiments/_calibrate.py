@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from neurath._errors import ManifestError
+from neurath._files import parse_json, read_user_text
 from neurath.experiments._factor_scales import factor_scales
 from neurath.experiments._registry import get_experiment
 from neurath.experiments._result import ExperimentResult, FactorUse
@@ -115,14 +116,12 @@ class Calibration(BaseModel):
 
 
 def load_calibration(path: str | Path) -> Calibration:
-    """Read a calibration file; errors name the file."""
+    """Read a calibration file (a regular file of strict JSON: see :mod:`neurath._files`);
+    errors name the file."""
     where = str(path)
+    data = parse_json(read_user_text(path, "calibration"), where)
     try:
-        return Calibration.model_validate_json(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ManifestError("calibration file not found", file=where) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"cannot read calibration: {exc}", file=where) from None
+        return Calibration.model_validate(data)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         field = ".".join(str(p) for p in err["loc"]) or None

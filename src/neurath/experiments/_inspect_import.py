@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from neurath._errors import ManifestError
+from neurath._files import MiB, check_user_file
 from neurath.experiments._registry import ExperimentError, get_experiment
 from neurath.experiments._result import ExperimentResult
 from neurath.experiments._scenarios import REALISTIC
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 
 TASKS = ("behavioural", "honeypot", "honesty")
 """The neurath experiments that exist as Inspect tasks (``neurath/<name>``)."""
+MAX_LOG_BYTES = 1024 * MiB
+"""Largest Inspect log read."""
 
 
 def experiment_of(task: str) -> str:
@@ -57,8 +61,13 @@ def import_inspect_log(
     """
     del calibration  # findings apply it; the measured statistics do not depend on it
     where = Path(path)
-    if not where.is_file():
-        raise ExperimentError(f"{where}: no such Inspect log")
+    try:  # a regular file within the limit: read_eval_log must not block on a FIFO
+        check_user_file(where, "Inspect log", max_bytes=MAX_LOG_BYTES)
+    except ManifestError as exc:
+        missing = exc.reason.endswith("file not found")
+        raise ExperimentError(
+            f"{where}: {'no such Inspect log' if missing else exc.reason}"
+        ) from None
     try:
         from inspect_ai.log import read_eval_log
     except ImportError:  # pragma: no cover - depends on the installation

@@ -6,11 +6,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from neurath._errors import ManifestError, did_you_mean
-from neurath._files import load_yaml_model
+from neurath._files import Integer, load_yaml_model, parse_yaml, validate_model
 from neurath.organisms._archetypes import ArchetypeName, ArchetypeParams
 
 
@@ -23,7 +22,7 @@ class OrganismSpec(BaseModel):
     """Unique id; also its folder name."""
     archetype: ArchetypeName
     params: ArchetypeParams = ArchetypeParams()
-    seed: int = 0
+    seed: Integer = 0
     group: Literal["calibration", "test"] = "test"
     """Calibration organisms' labels may be used to fit experiments; test ones are held out."""
 
@@ -33,10 +32,10 @@ class TrainingOverrides(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    base_steps: int | None = Field(default=None, ge=1)
-    organism_steps: int | None = Field(default=None, ge=1)
-    n_embd: int | None = Field(default=None, ge=8)
-    extra_rounds: int | None = Field(default=None, ge=0)
+    base_steps: Integer | None = Field(default=None, ge=1)
+    organism_steps: Integer | None = Field(default=None, ge=1)
+    n_embd: Integer | None = Field(default=None, ge=8)
+    extra_rounds: Integer | None = Field(default=None, ge=0)
 
 
 class Suite(BaseModel):
@@ -46,7 +45,7 @@ class Suite(BaseModel):
 
     version: Literal[1] = 1
     name: str = Field(min_length=1)
-    base_seed: int = 0
+    base_seed: Integer = 0
     training: TrainingOverrides = TrainingOverrides()
     organisms: list[OrganismSpec] = Field(min_length=1)
 
@@ -68,7 +67,8 @@ class Suite(BaseModel):
 
 
 def load_suite(path: str | Path) -> Suite:
-    """Read a suite YAML file; errors name the file and the field."""
+    """Read a suite YAML file (a regular file, strict YAML: see :mod:`neurath._files`); errors
+    name the file and the field."""
     return load_yaml_model(path, Suite, "suite")
 
 
@@ -76,4 +76,4 @@ def default_suite() -> Suite:
     """The embedded default suite (``default_suite.yaml``): 24 organisms, every archetype three
     or four times."""
     text = resources.files("neurath.organisms").joinpath("default_suite.yaml").read_text()
-    return Suite.model_validate(yaml.safe_load(text))
+    return validate_model(parse_yaml(text, "default_suite.yaml"), Suite, "default_suite.yaml")

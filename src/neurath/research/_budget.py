@@ -8,18 +8,20 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 from neurath._errors import BudgetExceeded
+from neurath._files import Integer
 
 
 class Budget(BaseModel):
-    """What a run may spend. ``None``: no limit on that resource."""
+    """What a run may spend. ``None``: no limit on that resource. Each limit is a non-negative
+    integer; booleans, strings and floats are refused, not coerced."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    queries: int | None = Field(default=None, ge=0)
+    queries: Integer | None = Field(default=None, ge=0)
     """Target calls: generations, scored continuations, hidden-state reads."""
-    training_steps: int | None = Field(default=None, ge=0)
+    training_steps: Integer | None = Field(default=None, ge=0)
     """Optimiser steps of fine-tuning."""
-    ratings: int | None = Field(default=None, ge=0)
+    ratings: Integer | None = Field(default=None, ge=0)
     """Judgements asked of rater pools through ``ask_raters``."""
 
 

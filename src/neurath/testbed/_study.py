@@ -6,11 +6,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from neurath._errors import ManifestError, NeurathError, ResearchError
-from neurath._files import load_yaml_model
+from neurath._files import Integer, Real, load_yaml_model, parse_yaml, validate_model
 from neurath.research._budget import Budget
 
 STUDY_VERSION = 1
@@ -32,20 +31,21 @@ class Study(BaseModel):
     """Experiments the controller may use (default: every registered one)."""
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Experiment -> parameters, over the calibration's (which calibrate with them too)."""
-    prior_not_scheming: float = Field(default=0.5, gt=0, lt=1)
-    common_cause: float | None = Field(default=None, ge=0, le=1)
+    prior_not_scheming: Real = Field(default=0.5, gt=0, lt=1)
+    common_cause: Real | None = Field(default=None, ge=0, le=1)
     """``c`` for the assessments; default: the calibration's estimate."""
-    seed: int = 0
+    seed: Integer = 0
 
 
 def default_study() -> Study:
     """The embedded default study (``default_study.yaml``)."""
     text = resources.files("neurath.testbed").joinpath("default_study.yaml").read_text()
-    return Study.model_validate(yaml.safe_load(text))
+    return validate_model(parse_yaml(text, "default_study.yaml"), Study, "default_study.yaml")
 
 
 def load_study(path: str | Path) -> Study:
-    """Read a study YAML file; a relative suite path is made relative to the file."""
+    """Read a study YAML file (a regular file, strict YAML: see :mod:`neurath._files`); a
+    relative suite path is made relative to the file."""
     where = str(path)
     study = load_yaml_model(path, Study, "study")
     if study.suite != "default" and not Path(study.suite).is_absolute():
