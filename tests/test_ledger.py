@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from neurath import Finding, Ledger, LedgerError, assess, load_manifest
+from neurath.evidence._chain import manifest_digest
 from neurath.evidence._ledger import sqlite_path
 from neurath.evidence._migrations import MIGRATIONS
+from neurath.evidence._sqlite import connect, migrate
 
 from .test_manifest import SPEC_V1
 
@@ -31,37 +33,34 @@ def test_blank_database_gets_every_migration_once(tmp_path: Path) -> None:
 
 
 def test_old_schema_is_migrated_forward_keeping_its_records(tmp_path: Path, manifest) -> None:
-    db = tmp_path / "old.db"
-    with Ledger(db) as old:
-        # Simulate a ledger written by a release that knew only the first migration.
-        old._conn.execute("DROP TABLE _neurath_migrations")
-        for action in ("update", "delete"):
-            old._conn.execute(f"DROP TRIGGER manifest_findings_append_only_{action}")
-        old._conn.execute("DROP TABLE manifest_findings")
-        for table in ("manifests", "findings", "assessments"):
-            for action in ("update", "delete"):
-                old._conn.execute(f"DROP TRIGGER {table}_append_only_{action}")
-            old._conn.execute(f"DROP TABLE {table}")
-        for idx in (
-            "findings_corrected_once",
-            "findings_by_target",
-            "findings_by_manifest",
-            "assessments_by_target",
-            "findings_by_audit_entry",
-            "findings_by_source",
-        ):
-            old._conn.execute(f"DROP INDEX IF EXISTS {idx}")
-        old.migrate(MIGRATIONS[:1])
-        assert old.applied_migrations() == ["0001_initial"]
-        manifest_id = old.record_manifest(manifest)
+    db = str(tmp_path / "old.db")
+    # A ledger written by a release that knew only the first migration, as it wrote it.
+    conn = connect(db)
+    assert migrate(conn, db, MIGRATIONS[:1]) == ["0001_initial"]
+    header = manifest.model_dump_json(exclude={"findings"})
+    bodies = [f.model_dump_json() for f in manifest.findings]
+    conn.execute(
+        "INSERT INTO manifests (target, sha256, header, source, author, created_at) "
+        "VALUES (?, ?, ?, NULL, 'old', 't0')",
+        (manifest.target, manifest_digest(header, bodies), header),
+    )
+    for f, body in zip(manifest.findings, bodies, strict=True):
+        conn.execute(
+            "INSERT INTO findings (manifest_id, finding_id, target, body, author, created_at) "
+            "VALUES (1, ?, ?, ?, 'old', 't0')",
+            (f.id, manifest.target, body),
+        )
+    conn.close()
     with Ledger(db) as upgraded:
         assert upgraded.applied_migrations() == [m.name for m in MIGRATIONS]
-        assert [r.finding.id for r in upgraded.findings(manifest_id=manifest_id)] == ["hp-1"]
+        assert [r.finding.id for r in upgraded.findings(manifest_id=1)] == ["hp-1"]
+        assert upgraded.manifest(1) == manifest.model_copy(update={"findings_file": None})
         indexes = {
             r[0]
             for r in upgraded._conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
         }
         assert "findings_corrected_once" in indexes
+        assert upgraded.verify().rows == 2  # the old rows were chained by the migration
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

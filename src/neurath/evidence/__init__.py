@@ -1,7 +1,7 @@
 """The evidence model (findings, factors, manifests, assessments) and the ledger that keeps it."""
 
 from neurath.evidence._assessment import Assessment
-from neurath.evidence._ledger import Ledger, LedgerRecord
+from neurath.evidence._ledger import Ledger, LedgerRecord, StoredAssessment, verify_ledger
 from neurath.evidence._load import load_findings_jsonl, load_manifest, manifest_from_data
 from neurath.evidence._model import (
     FACTOR_KINDS,
@@ -13,10 +13,13 @@ from neurath.evidence._model import (
     Manifest,
     point_value,
 )
+from neurath.evidence._reading import Anchor
+from neurath.evidence._verify import LedgerReport
 
 __all__ = [
     "FACTOR_KINDS",
     "MANIFEST_VERSION",
+    "Anchor",
     "Assessment",
     "Expected",
     "Factor",
@@ -24,9 +27,12 @@ __all__ = [
     "Finding",
     "Ledger",
     "LedgerRecord",
+    "LedgerReport",
     "Manifest",
+    "StoredAssessment",
     "load_findings_jsonl",
     "load_manifest",
     "manifest_from_data",
     "point_value",
+    "verify_ledger",
 ]

@@ -13,7 +13,6 @@ those records instead of copying them (``linked``), so each finding is in the le
 from __future__ import annotations
 
 import getpass
-import hashlib
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,18 +22,20 @@ from types import TracebackType
 
 from neurath._errors import LedgerError
 from neurath.evidence._assessment import Assessment
+from neurath.evidence._chain import insert, manifest_digest
 from neurath.evidence._migrations import MIGRATIONS, Migration
 from neurath.evidence._model import Finding, Manifest
 from neurath.evidence._reading import LedgerReader, LedgerRecord, StoredAssessment
 from neurath.evidence._sqlite import (
     applied_migrations,
+    check_location,
     connect,
-    lastrowid,
     migrate,
     now,
     sqlite_path,
     write_transaction,
 )
+from neurath.evidence._verify import LedgerReport, checked_finding
 
 __all__ = ["Ledger", "LedgerRecord", "StoredAssessment", "default_author", "sqlite_path"]
 
@@ -64,13 +65,7 @@ class Ledger(LedgerReader):
         self.path = sqlite_path(url)
         self.author = author or default_author()
         if self.path != ":memory:":
-            target = Path(self.path)
-            if not target.parent.exists():
-                raise LedgerError(f"{self.path}: folder {str(target.parent)!r} does not exist")
-            if not create and not target.exists():
-                raise LedgerError(f"{self.path}: no ledger there (check the path)")
-            if target.is_dir():
-                raise LedgerError(f"{self.path}: is a folder, not a ledger file")
+            check_location(Path(self.path), create)
         self._conn = connect(self.path)
         self.migrate()
 
@@ -91,7 +86,7 @@ class Ledger(LedgerReader):
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with write_transaction(self._conn) as conn:
+        with write_transaction(self._conn, self.path) as conn:
             yield conn
 
     # -- schema ----------------------------------------------------------------------------
@@ -99,8 +94,8 @@ class Ledger(LedgerReader):
         """Apply the migrations not yet applied, in order; return the names applied now."""
         try:
             return migrate(self._conn, self.path, migrations)
-        except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"{self.path}: cannot prepare the ledger: {exc}") from None
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot open ledger {self.path}: {exc}") from None
 
     def applied_migrations(self) -> list[str]:
         return applied_migrations(self._conn)
@@ -166,10 +161,12 @@ class Ledger(LedgerReader):
         log).
 
         Raises:
-            LedgerError: The finding names a factor the manifest lacks, or reuses the id of one
-                of its current findings (record a correction instead), or the audit entry is
-                already recorded with another finding.
+            LedgerError: The finding is not valid (NaN, infinite, ``se`` not positive), names a
+                factor the manifest lacks, or reuses the id of one of its current findings
+                (record a correction instead), or the audit entry is already recorded with
+                another finding.
         """
+        finding = checked_finding(finding)
         with self._write() as conn:
             if audit_entry is not None:
                 row = conn.execute(
@@ -209,11 +206,13 @@ class Ledger(LedgerReader):
         """Record a correction of finding record ``record_id``; the old record stays.
 
         Raises:
-            LedgerError: No such record, no reason given, a different finding id, a factor the
-                manifest lacks, or the record was already corrected (correct the newest one).
+            LedgerError: No such record, no reason given, an invalid finding (NaN, infinite,
+                ``se`` not positive), a different finding id, a factor the manifest lacks, or
+                the record was already corrected (correct the newest one).
         """
         if not reason.strip():
             raise LedgerError("a correction needs a reason")
+        finding = checked_finding(finding)
         with self._write() as conn:
             old = conn.execute(
                 "SELECT manifest_id, target, finding_id, source FROM findings WHERE id = ?",
@@ -248,6 +247,36 @@ class Ledger(LedgerReader):
                 source=source,
             )
 
+    def record_anchor(
+        self,
+        run_id: str,
+        audit_head: str,
+        audit_entries: int,
+        results_sha256: str,
+        signature: str | None = None,
+    ) -> int:
+        """Anchor a run outside its folder: its audit chain's head and number of entries and
+        the SHA-256 of its results (and a signature of them, if any); return the anchor id."""
+        if not run_id.strip():
+            raise LedgerError("an anchor needs a run id")
+        if (
+            isinstance(audit_entries, bool)
+            or not isinstance(audit_entries, int)
+            or audit_entries < 0
+        ):
+            raise LedgerError(f"audit_entries must be a count (>= 0), got {audit_entries!r}")
+        values = {
+            "run_id": run_id,
+            "audit_head": audit_head,
+            "audit_entries": audit_entries,
+            "results_sha256": results_sha256,
+            "signature": signature,
+            "created_at": now(),
+            "author": self.author,
+        }
+        with self._write() as conn:
+            return insert(conn, "anchors", values)
+
     def _insert_manifest(
         self,
         conn: sqlite3.Connection,
@@ -255,19 +284,23 @@ class Ledger(LedgerReader):
         source: str | None,
         linked: Mapping[str, int],
     ) -> int:
+        checked = [checked_finding(f) for f in manifest.findings]
         header = manifest.model_dump_json(exclude={"findings"})
-        bodies = [f.model_dump_json() for f in manifest.findings]
-        digest = hashlib.sha256(header.encode())
-        for b in bodies:
-            digest.update(b.encode())
+        bodies = [f.model_dump_json() for f in checked]
         stamp = now()
-        cur = conn.execute(
-            "INSERT INTO manifests (target, sha256, header, source, author, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (manifest.target, digest.hexdigest(), header, source, self.author, stamp),
+        manifest_id = insert(
+            conn,
+            "manifests",
+            {
+                "target": manifest.target,
+                "sha256": manifest_digest(header, bodies),
+                "header": header,
+                "source": source,
+                "author": self.author,
+                "created_at": stamp,
+            },
         )
-        manifest_id = lastrowid(cur)
-        pairs = list(zip(manifest.findings, bodies, strict=True))
+        pairs = list(zip(checked, bodies, strict=True))
         for f, _ in pairs:
             if f.id in linked:
                 row = conn.execute(
@@ -277,22 +310,21 @@ class Ledger(LedgerReader):
                     raise LedgerError(
                         f"record {linked[f.id]} is not finding {f.id!r} of {manifest.target!r}"
                     )
-        conn.executemany(
-            "INSERT INTO findings (manifest_id, finding_id, target, body, author, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                (manifest_id, f.id, manifest.target, b, self.author, stamp)
-                for f, b in pairs
-                if f.id not in linked
-            ),
-        )
-        if not linked:
-            return manifest_id
-        conn.executemany(
-            "INSERT INTO manifest_findings (manifest_id, position, record_id, body) "
-            "VALUES (?, ?, ?, ?)",
-            ((manifest_id, i, linked[f.id], b) for i, (f, b) in enumerate(pairs) if f.id in linked),
-        )
+        for f in checked:
+            if f.id not in linked:  # written with the manifest: the same time (see _verify)
+                self._insert_finding(conn, manifest_id, manifest.target, f, self.author, at=stamp)
+        for i, (f, b) in enumerate(pairs):
+            if f.id in linked:
+                insert(
+                    conn,
+                    "manifest_findings",
+                    {
+                        "manifest_id": manifest_id,
+                        "position": i,
+                        "record_id": linked[f.id],
+                        "body": b,
+                    },
+                )
         return manifest_id
 
     def _insert_finding(
@@ -307,41 +339,40 @@ class Ledger(LedgerReader):
         *,
         source: str | None = None,
         audit: str | None = None,
+        at: str | None = None,
     ) -> int:
-        cur = conn.execute(
-            "INSERT INTO findings (manifest_id, finding_id, target, body, author, created_at, "
-            "supersedes, reason, source, audit_entry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                manifest_id,
-                finding.id,
-                target,
-                finding.model_dump_json(),
-                author,
-                now(),
-                supersedes,
-                reason,
-                source,
-                audit,
-            ),
-        )
-        return lastrowid(cur)
+        values = {
+            "manifest_id": manifest_id,
+            "finding_id": finding.id,
+            "target": target,
+            "body": finding.model_dump_json(),
+            "author": author,
+            "created_at": at or now(),
+            "supersedes": supersedes,
+            "reason": reason,
+            "source": source,
+            "audit_entry": audit,
+        }
+        return insert(conn, "findings", values)
 
     def _insert_assessment(
         self, conn: sqlite3.Connection, assessment: Assessment, manifest_id: int | None
     ) -> int:
-        cur = conn.execute(
-            "INSERT INTO assessments (manifest_id, target, p_not_scheming, body, author, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                manifest_id,
-                assessment.target,
-                assessment.p_not_scheming,
-                assessment.model_dump_json(),
-                self.author,
-                now(),
-            ),
-        )
-        return lastrowid(cur)
+        values = {
+            "manifest_id": manifest_id,
+            "target": assessment.target,
+            "p_not_scheming": assessment.p_not_scheming,
+            "body": assessment.model_dump_json(),
+            "author": self.author,
+            "created_at": now(),
+        }
+        return insert(conn, "assessments", values)
+
+
+def verify_ledger(url: str | Path) -> LedgerReport:
+    """Open the ledger at ``url`` (which must exist) and :meth:`~Ledger.verify` it."""
+    with Ledger(url, create=False) as ledger:
+        return ledger.verify()
 
 
 def _check_against(header: Manifest, finding: Finding) -> None:

@@ -6,12 +6,18 @@ Each migration runs once, in order, inside its own transaction, and is recorded 
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from typing import NamedTuple
+
+from neurath.evidence._chain import backfill
 
 
 class Migration(NamedTuple):
     name: str
     sql: str
+    after: Callable[[sqlite3.Connection], None] | None = None
+    """A step run after ``sql`` in the same transaction (filling a new table from old rows)."""
 
 
 def _append_only(table: str) -> str:
@@ -95,5 +101,38 @@ CREATE TABLE manifest_findings (
 );
 """
         + _append_only("manifest_findings"),
+    ),
+    Migration(
+        "0004_row_chain",
+        """
+-- Every data row, in the order written, with the SHA-256 of its content and of the entry before
+-- it (neurath.evidence._chain): an edited row, a row written around the ledger, or a rewritten
+-- entry no longer verifies. Rows already in the ledger are chained by this migration.
+CREATE TABLE chain (
+    seq INTEGER PRIMARY KEY,
+    tbl TEXT NOT NULL,
+    row_id INTEGER NOT NULL,
+    row_hash TEXT NOT NULL,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE
+);
+CREATE INDEX chain_by_row ON chain(tbl, row_id);
+-- Anchors of runs: the head and length of a run's audit chain and the hash of its results, kept
+-- outside the run folder, so an audit log rewritten consistently is still caught.
+CREATE TABLE anchors (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    audit_head TEXT NOT NULL,
+    audit_entries INTEGER NOT NULL,
+    results_sha256 TEXT NOT NULL,
+    signature TEXT,
+    created_at TEXT NOT NULL,
+    author TEXT NOT NULL
+);
+CREATE INDEX anchors_by_run ON anchors(run_id);
+"""
+        + _append_only("chain")
+        + _append_only("anchors"),
+        backfill,
     ),
 )

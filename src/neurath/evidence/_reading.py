@@ -6,12 +6,17 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from pydantic import ValidationError
 
 from neurath._errors import LedgerError, ManifestError
 from neurath.evidence._assessment import Assessment
 from neurath.evidence._model import Finding, Manifest, check_references
+from neurath.evidence._verify import LedgerReport, parse_finding, verify, why
 
+_COUNTED = ("manifests", "findings", "assessments", "anchors")
 _RECORD_COLUMNS = "id, body, target, manifest_id, author, created_at, supersedes, reason, source"
 
 
@@ -41,17 +46,59 @@ class StoredAssessment(NamedTuple):
     created_at: str
 
 
+class Anchor(NamedTuple):
+    """A run's anchor: its audit chain's head and length and its results' hash, as recorded."""
+
+    id: int
+    run_id: str
+    audit_head: str
+    audit_entries: int
+    results_sha256: str
+    signature: str | None
+    author: str
+    created_at: str
+
+
 class LedgerReader:
-    """The ledger's queries, over an open connection (``_conn``) to the file at ``path``."""
+    """The ledger's queries, over an open connection (``_conn``) to the file at ``path``.
+
+    Whatever is stored, a query fails with a :class:`LedgerError` naming the record at fault,
+    never with a parsing or SQLite error.
+    """
 
     path: str
     _conn: sqlite3.Connection
+
+    def _rows(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return [tuple(r) for r in self._conn.execute(sql, tuple(args)).fetchall()]
+        except sqlite3.Error as exc:
+            raise LedgerError(f"ledger {self.path}: cannot read: {exc}") from None
+
+    def _record(self, r: Sequence[Any]) -> LedgerRecord:
+        finding = parse_finding(r[1], f"finding record {r[0]} in {self.path}")
+        return LedgerRecord(r[0], finding, *r[2:])
 
     def _header(self, conn: sqlite3.Connection, manifest_id: int) -> Manifest:
         row = conn.execute("SELECT header FROM manifests WHERE id = ?", (manifest_id,)).fetchone()
         if row is None:
             raise LedgerError(f"no manifest {manifest_id} in {self.path}")
-        return Manifest.model_validate_json(row[0])
+        try:
+            return Manifest.model_validate_json(row[0])
+        except (ValidationError, ValueError) as exc:
+            raise LedgerError(
+                f"manifest {manifest_id} in {self.path}: not a valid manifest: {why(exc)}"
+            ) from None
+
+    def verify(self) -> LedgerReport:
+        """Check the whole ledger: its schema (every append-only trigger and table as neurath
+        creates them), that every row matches its chain entry and every entry its row, the
+        chain's links, each manifest's stored hash, and that every stored body parses.
+
+        Raises:
+            LedgerError: Naming the first problem (table, record id, why).
+        """
+        return verify(self._conn, self.path)
 
     # -- reading ---------------------------------------------------------------------------
     def findings(
@@ -81,14 +128,11 @@ class LedgerReader:
         if current:
             sql += " AND NOT EXISTS (SELECT 1 FROM findings g WHERE g.supersedes = f.id)"
         sql += " ORDER BY id"
-        return [
-            LedgerRecord(r[0], Finding.model_validate_json(r[1]), *r[2:])
-            for r in self._conn.execute(sql, args)
-        ]
+        return [self._record(r) for r in self._rows(sql, args)]
 
     def history(self, record_id: int) -> list[LedgerRecord]:
         """The correction chain through ``record_id``, oldest first."""
-        rows = self._conn.execute(
+        rows = self._rows(
             """
             WITH RECURSIVE back(id) AS (
                 SELECT ? UNION SELECT f.supersedes FROM findings f JOIN back ON f.id = back.id
@@ -100,10 +144,10 @@ class LedgerReader:
             FROM findings WHERE id IN (SELECT id FROM back UNION SELECT id FROM fwd) ORDER BY id
             """,
             (record_id, record_id),
-        ).fetchall()
+        )
         if not rows:
             raise LedgerError(f"no finding record {record_id} in {self.path}")
-        return [LedgerRecord(r[0], Finding.model_validate_json(r[1]), *r[2:]) for r in rows]
+        return [self._record(r) for r in rows]
 
     def manifest(self, manifest_id: int, *, current: bool = True) -> Manifest:
         """Rebuild a stored manifest; with ``current``, corrections of its findings applied.
@@ -111,17 +155,22 @@ class LedgerReader:
         The findings from its ``findings_file`` are already among its findings, so the
         rebuilt manifest names no findings file.
         """
-        header = self._header(self._conn, manifest_id)
+        try:
+            header = self._header(self._conn, manifest_id)
+        except sqlite3.Error as exc:
+            raise LedgerError(f"ledger {self.path}: cannot read: {exc}") from None
         records = self.findings(manifest_id=manifest_id, current=current)
         findings = [r.finding for r in records if current or r.supersedes is None]
-        members = self._conn.execute(
-            "SELECT record_id, body FROM manifest_findings WHERE manifest_id = ? ORDER BY position",
+        members = self._rows(
+            "SELECT record_id, body, position FROM manifest_findings WHERE manifest_id = ? "
+            "ORDER BY position",
             (manifest_id,),
-        ).fetchall()
-        for record_id, body in members:
+        )
+        for record_id, body, position in members:
             newest = self._newest(record_id) if current else None
             # A linked finding as the manifest modelled it, unless it was corrected since.
-            findings.append(Finding.model_validate_json(newest or body))
+            where = f"manifest {manifest_id}'s finding at position {position} in {self.path}"
+            findings.append(parse_finding(newest or body, where))
         try:
             check_references(header.factors, findings)
         except ManifestError as exc:
@@ -132,12 +181,10 @@ class LedgerReader:
         """The body of the newest correction of a record, or None if it was never corrected."""
         body = None
         while True:
-            row = self._conn.execute(
-                "SELECT id, body FROM findings WHERE supersedes = ?", (record_id,)
-            ).fetchone()
-            if row is None:
+            rows = self._rows("SELECT id, body FROM findings WHERE supersedes = ?", (record_id,))
+            if not rows:
                 return body
-            record_id, body = row
+            record_id, body = rows[0]
 
     def manifest_ids(self, *, target: str | None = None, source: str | None = None) -> list[int]:
         """Ids of stored manifests (about ``target``, written by ``source``), oldest first."""
@@ -148,7 +195,7 @@ class LedgerReader:
         if source is not None:
             sql += " AND source = ?"
             args.append(source)
-        return [int(r[0]) for r in self._conn.execute(sql + " ORDER BY id", args)]
+        return [int(r[0]) for r in self._rows(sql + " ORDER BY id", args)]
 
     def assessments(self, *, target: str | None = None) -> list[StoredAssessment]:
         """Stored assessments, oldest first."""
@@ -157,13 +204,30 @@ class LedgerReader:
         if target is not None:
             sql += " WHERE target = ?"
             args = (target,)
-        return [
-            StoredAssessment(r[0], r[1], Assessment.model_validate_json(r[2]), r[3], r[4])
-            for r in self._conn.execute(sql + " ORDER BY id", args)
-        ]
+        out = []
+        for r in self._rows(sql + " ORDER BY id", args):
+            try:
+                assessment = Assessment.model_validate_json(r[2])
+            except (ValidationError, ValueError) as exc:
+                raise LedgerError(
+                    f"assessment {r[0]} in {self.path}: not a valid assessment: {why(exc)}"
+                ) from None
+            out.append(StoredAssessment(r[0], r[1], assessment, r[3], r[4]))
+        return out
+
+    def anchors(self, run_id: str | None = None) -> list[Anchor]:
+        """Anchors recorded (of the run ``run_id``), oldest first."""
+        sql = (
+            "SELECT id, run_id, audit_head, audit_entries, results_sha256, signature, author, "
+            "created_at FROM anchors"
+        )
+        args: tuple[object, ...] = ()
+        if run_id is not None:
+            sql, args = sql + " WHERE run_id = ?", (run_id,)
+        return [Anchor(*r) for r in self._rows(sql + " ORDER BY id", args)]
 
     def count(self, table: str) -> int:
-        """Number of records in ``manifests``, ``findings`` or ``assessments``."""
-        if table not in ("manifests", "findings", "assessments"):
-            raise LedgerError(f"no table {table!r}; choose manifests, findings or assessments")
-        return int(self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+        """Number of records in ``manifests``, ``findings``, ``assessments`` or ``anchors``."""
+        if table not in _COUNTED:
+            raise LedgerError(f"no table {table!r}; choose {', '.join(_COUNTED)}")
+        return int(self._rows(f"SELECT COUNT(*) FROM {table}")[0][0])

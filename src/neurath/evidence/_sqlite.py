@@ -40,24 +40,53 @@ def sqlite_path(url: str | Path) -> str:
     return rest[1:]
 
 
+def check_location(target: Path, create: bool) -> None:
+    """Refuse, in one line, a ledger location that cannot be a ledger file."""
+    try:
+        if not target.parent.exists():
+            raise LedgerError(f"{target}: folder {str(target.parent)!r} does not exist")
+        if not create and not target.exists():
+            raise LedgerError(f"{target}: no ledger there (check the path)")
+        if target.is_dir():
+            raise LedgerError(f"cannot open ledger {target}: it is a folder, not a file")
+    except OSError as exc:
+        raise LedgerError(f"cannot open ledger {target}: {exc.strerror or exc}") from None
+
+
 def connect(path: str) -> sqlite3.Connection:
     """An autocommit connection with foreign keys on and (for files) WAL mode, so concurrent
-    writers from several processes queue instead of losing records."""
+    writers from several processes queue instead of losing records.
+
+    Raises:
+        LedgerError: ``cannot open ledger <path>: ...`` (unreadable, not an SQLite file).
+    """
     try:
         conn = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
+    except sqlite3.Error as exc:
+        raise LedgerError(f"cannot open ledger {path}: {exc}") from None
+    try:
         conn.execute("PRAGMA foreign_keys = ON")
         if path != ":memory:":
             _use_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
-    except sqlite3.DatabaseError as exc:
-        raise LedgerError(f"{path}: cannot open as a SQLite ledger: {exc}") from None
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        conn.close()
+        raise LedgerError(f"cannot open ledger {path}: {exc}") from None
     return conn
 
 
+def is_read_only(exc: sqlite3.Error) -> bool:
+    """Whether SQLite refused a write because the file (or its folder) is read-only."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name.startswith("SQLITE_READONLY") or "readonly database" in str(exc)
+
+
 def _use_wal(conn: sqlite3.Connection) -> None:
-    """Switch to WAL once; changing the mode does not wait on the busy timeout, so retry."""
+    """Switch to WAL once; changing the mode does not wait on the busy timeout, so retry.
+    A read-only ledger keeps its mode (it can still be read)."""
     deadline = time.monotonic() + BUSY_TIMEOUT_S
     while True:
         try:
@@ -66,22 +95,39 @@ def _use_wal(conn: sqlite3.Connection) -> None:
                 conn.execute("PRAGMA journal_mode = WAL")
             return
         except sqlite3.OperationalError as exc:
+            if is_read_only(exc):
+                return
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
 
 
 @contextmanager
-def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """A write transaction holding SQLite's write lock from the start (``BEGIN IMMEDIATE``)."""
-    conn.execute("BEGIN IMMEDIATE")
+def write_transaction(conn: sqlite3.Connection, path: str = "") -> Iterator[sqlite3.Connection]:
+    """A write transaction holding SQLite's write lock from the start (``BEGIN IMMEDIATE``).
+
+    Raises:
+        LedgerError: ``ledger <path> is read-only``, or any other refusal by SQLite, in one
+            line; the transaction is rolled back.
+    """
     try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    else:
-        conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        if is_read_only(exc):
+            raise LedgerError(f"ledger {path or 'file'} is read-only") from None
+        raise LedgerError(f"ledger {path or 'file'}: cannot write: {exc}") from None
 
 
 def applied_migrations(conn: sqlite3.Connection) -> list[str]:
@@ -93,7 +139,7 @@ def migrate(
     conn: sqlite3.Connection, path: str, migrations: Sequence[Migration] = MIGRATIONS
 ) -> list[str]:
     """Apply the migrations not yet applied, in order, each in its own transaction; return the
-    names applied now."""
+    names applied now. A ledger with nothing to apply is not written to (it may be read-only)."""
     tables = {
         r[0]
         for r in conn.execute(
@@ -105,20 +151,24 @@ def migrate(
             f"{path}: a SQLite database but not a neurath ledger (it has tables "
             f"{', '.join(sorted(tables)[:5])}); choose another file"
         )
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS _neurath_migrations "
-        "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-    )
+    applied = set(applied_migrations(conn)) if tables else set()
     known = {m.name for m in MIGRATIONS}
-    unknown = sorted(set(applied_migrations(conn)) - known)
+    unknown = sorted(applied - known)
     if unknown:
         raise LedgerError(
             f"{path}: written by a newer neurath (unknown migrations: "
             f"{', '.join(unknown)}); upgrade neurath to read it"
         )
+    if all(m.name in applied for m in migrations):
+        return []
+    with write_transaction(conn, path):
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS _neurath_migrations "
+            "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
     applied_now: list[str] = []
     for migration in migrations:
-        with write_transaction(conn):
+        with write_transaction(conn, path):
             done = conn.execute(
                 "SELECT 1 FROM _neurath_migrations WHERE name = ?", (migration.name,)
             ).fetchone()
@@ -126,6 +176,8 @@ def migrate(
                 continue
             for statement in _statements(migration.sql):
                 conn.execute(statement)
+            if migration.after is not None:
+                migration.after(conn)
             conn.execute(
                 "INSERT INTO _neurath_migrations (name, applied_at) VALUES (?, ?)",
                 (migration.name, now()),
