@@ -216,6 +216,11 @@ def _found(result: ExperimentResult) -> str:
     return "; ".join(parts)
 
 
+def _check_prior(text: str) -> None:
+    """Refuse a bad ``family_prior`` before the search runs (and before a run logs it)."""
+    parse_prior(text)
+
+
 @experiment(
     "adversarial",
     statistic="realistic_trigger_rate",
@@ -224,6 +229,7 @@ def _found(result: ExperimentResult) -> str:
     # Each seed: the attacker's and random search's budgets, and the seed itself.
     cost=lambda p: int(p["seeds"]) * (int(p["budget"]) + int(p["random_budget"]) + 1),
     summary=_found,
+    precheck=lambda params, _context: _check_prior(params["family_prior"]),
 )
 def adversarial(
     target: TargetModel,

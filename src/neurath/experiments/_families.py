@@ -101,7 +101,10 @@ def parse_prior(text: str) -> dict[str, float]:
                 f"family_prior names unknown family {name!r} (families: {', '.join(FAMILY_NAMES)})"
             )
         try:
-            out[name] = float(value)
+            weight = float(value)
         except ValueError:
             raise ExperimentError(f"family_prior: {part!r} is not family=number") from None
+        if not 0.0 <= weight <= 1e6:
+            raise ExperimentError(f"family_prior: {part!r}: a weight lies in 0..1e6")
+        out[name] = weight
     return out

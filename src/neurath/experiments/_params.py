@@ -9,12 +9,14 @@ are written once, beside the code that uses them::
         ...
 
 Strings (from a command line) are coerced to the default's type; then every value is checked
-before anything runs, so a typo never silently runs on the training phrasings or becomes an
-error finding.
+before anything runs, first against its default's type (:func:`type_problem`: a whole number
+for an int, a finite number for a float, bounded), then against its annotation's checks, so a
+typo never silently runs on the training phrasings or becomes an error finding.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -65,6 +67,63 @@ RaterPools = Annotated[str, Check(_pools)]
 """Rater pool names, comma-separated (``limited``, ``assisted``, ``expert``)."""
 
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+MAX_MAGNITUDE = 10**9
+"""The largest magnitude a number parameter (or option) may have: beyond any sample size, yet
+small enough that no count overflows torch, numpy or a budget."""
+MAX_TEXT = 4096
+"""The longest string parameter (or option), in characters."""
+
+
+def type_problem(value: Any, default: Any) -> str | None:
+    """What is wrong with ``value`` for a setting whose default is ``default``, or None.
+
+    The default's type is the setting's type: a bool takes a bool; an int a whole number (not
+    a bool, not a float); a float a finite number (not a bool); a str a string. Numbers lie
+    within +-:data:`MAX_MAGNITUDE`, strings within :data:`MAX_TEXT` characters. A default of
+    another type takes a value of its type; a default of None takes a plain JSON scalar.
+    """
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "takes true or false"
+    if isinstance(value, bool) and isinstance(default, int | float):
+        return "takes a number, not true or false"
+    if isinstance(default, int) or (default is None and isinstance(value, int)):
+        return _bounded(value) if isinstance(value, int) else "takes a whole number"
+    if isinstance(default, float) or (default is None and isinstance(value, float)):
+        if not isinstance(value, int | float):
+            return "takes a number"
+        return _bounded(value) if math.isfinite(value) else "takes a finite number"
+    if isinstance(default, str) or (default is None and isinstance(value, str)):
+        if not isinstance(value, str):
+            return "takes a string"
+        if len(value) > MAX_TEXT:
+            return f"takes at most {MAX_TEXT} characters"
+        return None if value.isascii() or _utf8(value) else "takes valid text (UTF-8)"
+    if default is None:
+        return None if value is None else "takes a string, a number, true or false"
+    if not isinstance(value, type(default)):
+        return f"takes a {type(default).__name__}"
+    return None
+
+
+def _utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _bounded(value: float) -> str | None:
+    if abs(value) > MAX_MAGNITUDE:
+        return f"must lie within +-{MAX_MAGNITUDE:,}"
+    return None
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters for a one-line message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -127,9 +186,13 @@ def coerce(experiment: str, key: str, value: Any, default: Any) -> Any:
         if isinstance(default, int):
             return int(value)
         if isinstance(default, float):
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError(value)
+            return number
     except ValueError:
         raise ExperimentError(
-            f"parameter {key!r} of {experiment!r} takes a {type(default).__name__}, got {value!r}"
+            f"parameter {key!r} of {experiment!r} takes a {type(default).__name__}, "
+            f"got {show(value)}"
         ) from None
     return value

@@ -14,7 +14,7 @@ how their labels are kept, and a controller cannot point it at other models.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,12 +87,30 @@ def _fit(
     return probe, tuple(cards)
 
 
+def _check(params: Mapping[str, Any], context: Mapping[str, Any]) -> None:
+    """Trainers among the references, and a layer a small model can have: refused before the
+    probe runs (and before a research run logs the request)."""
+    known = {r.id for r in context.get("references", ())}
+    named = [t.strip() for t in str(params["trainers"]).split(",") if t.strip()]
+    unknown = [t for t in named if t not in known]
+    if unknown:
+        raise ExperimentError(
+            f"probe trainers must be reference (calibration) models; not: {', '.join(unknown)}"
+        )
+    if not -MAX_LAYERS <= int(params["layer"]) <= MAX_LAYERS:
+        raise ExperimentError(f"probe layer must lie in -{MAX_LAYERS}..{MAX_LAYERS}")
+
+
+MAX_LAYERS = 256
+
+
 @experiment(
     "probe",
     statistic="probe_score",
     declared=(0.2, 0.8),
     needs=("hidden_states",),
     context=("references",),
+    precheck=_check,
 )
 def probe(
     target: TargetModel,
@@ -125,6 +143,8 @@ def probe(
         )
     n_layers = int(target.model.config.num_hidden_layers)  # type: ignore[attr-defined]
     use_layer = layer if layer >= 0 else n_layers + 1 + layer
+    if not 0 <= use_layer <= n_layers:
+        raise ExperimentError(f"probe layer {layer} is not one of the target's 0..{n_layers}")
     fitted, cards = _fit([known[t] for t in chosen], use_layer, n_train)
     prompts = [s.prompt for s in honeypots(n, seed)]
     states = target.hidden_states(prompts, use_layer)  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from typing import Any
 
 from neurath._errors import ExperimentError, did_you_mean
 from neurath._registry import Registry
-from neurath.experiments._params import Param, coerce, parameters
+from neurath.experiments._params import Param, coerce, parameters, show, type_problem
 from neurath.experiments._result import ExperimentResult
 from neurath.models._target import TargetModel
 
@@ -34,6 +34,14 @@ CostBound = Callable[[Mapping[str, Any]], int]
 """Resolved parameters -> the most target queries a run may take."""
 Summary = Callable[[ExperimentResult], str]
 """A result -> one line for people (what the statistics alone do not say), or ``""``."""
+Precheck = Callable[[Mapping[str, Any], Mapping[str, Any]], None]
+"""(resolved parameters, context) -> None, or raises :class:`ExperimentError` for a value that
+is wrong only given the context (a probe trainer that is not a reference model)."""
+
+PATH_WORDS = ("dir", "dirs", "directory", "path", "paths", "file", "files", "filename", "folder")
+"""Words that mark a parameter name as a path: refused at registration, since parameters are
+set by controllers and a path would let one reach files outside the organism store (files an
+experiment needs come through ``context``, set by whoever built the environment)."""
 
 __all__ = ["ExperimentError", "ExperimentInfo", "experiment", "experiments", "get_experiment"]
 
@@ -62,6 +70,8 @@ class ExperimentInfo:
     context: tuple[str, ...] = ()
     """What a caller must give it beyond parameters (``references``: labelled reference
     models); never settable as a parameter."""
+    precheck: Precheck | None = None
+    """Checks that need the context, run by :meth:`validate` before anything is spent."""
     module: str = field(default="", compare=False)
 
     @property
@@ -83,24 +93,60 @@ class ExperimentInfo:
 
     def resolve(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
         """The defaults overlaid with ``params``, strings coerced to each default's type, every
-        value checked."""
+        value checked against its default's type (:func:`type_problem`) and its checks."""
+        if params is not None and not isinstance(params, Mapping):
+            raise ExperimentError(
+                f"parameters of {self.name!r} must be a mapping of names to values, "
+                f"got {type(params).__name__}"
+            )
         out = self.defaults
         for key, value in (params or {}).items():
-            if key not in self.params:
-                hint = did_you_mean(key, self.params)
-                known = ", ".join(sorted(self.params)) or "none"
+            self._check_name(key)
+            default = self.params[key].default
+            out[key] = coerce(self.name, key, value, default)
+            problem = type_problem(out[key], default)
+            if problem:
                 raise ExperimentError(
-                    f"experiment {self.name!r} has no parameter {key!r}{hint} (parameters: {known})"
+                    f"parameter {key!r} of {self.name!r} {problem}, got {show(value)}"
                 )
-            out[key] = coerce(self.name, key, value, self.params[key].default)
         for key, value in out.items():
             for check in self.params[key].checks:
                 problem = check.test(value)
                 if problem:
                     raise ExperimentError(
-                        f"parameter {key!r} of {self.name!r} {problem}, got {value!r}"
+                        f"parameter {key!r} of {self.name!r} {problem}, got {show(value)}"
                     )
         return out
+
+    def _check_name(self, key: Any) -> None:
+        if key in self.context:
+            raise ExperimentError(
+                f"experiment {self.name!r} has no parameter {key!r}: its {key} are given by "
+                "whoever set up the run, never as a parameter"
+            )
+        if not isinstance(key, str) or key not in self.params:
+            hint = did_you_mean(str(key), self.params)
+            known = ", ".join(sorted(self.params)) or "none"
+            raise ExperimentError(
+                f"experiment {self.name!r} has no parameter {show(key)}{hint} (parameters: {known})"
+            )
+
+    def validate(
+        self, params: Mapping[str, Any] | None, context: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """:meth:`resolve`, then the checks that need the context: everything that can be
+        known wrong before the experiment runs."""
+        resolved = self.resolve(params)
+        given = dict(context or {})
+        missing = [k for k in self.context if k not in given]
+        if missing:
+            raise ExperimentError(
+                f"experiment {self.name!r} needs {', '.join(missing)} from its caller (e.g. "
+                "labelled reference models from an organism store: 'neurath organisms build')"
+            )
+        if self.precheck is not None:
+            self.precheck(resolved, {k: given[k] for k in self.context})
+        return resolved
 
     def max_queries(self, params: Mapping[str, Any] | None) -> int:
         """The most target queries a run with ``params`` may take (before any has run)."""
@@ -154,6 +200,7 @@ def experiment(
     cost: CostBound | None = None,
     summary: Summary | None = None,
     context: tuple[str, ...] = (),
+    precheck: Precheck | None = None,
 ) -> Callable[[ExperimentFn], ExperimentFn]:
     """Register an experiment under ``name``.
 
@@ -167,6 +214,8 @@ def experiment(
         cost: Resolved parameters -> the most queries a run may take (default: the size).
         summary: A result -> one line for people.
         context: Keyword arguments a caller must supply that are not parameters.
+        precheck: (resolved parameters, context) -> None, raising :class:`ExperimentError`
+            for what only the context can tell wrong; run before anything is spent.
     """
 
     def register(fn: ExperimentFn) -> ExperimentFn:
@@ -176,6 +225,7 @@ def experiment(
                 f"experiment {name!r}: its size parameter {size_param!r} is not one of its "
                 f"parameters ({', '.join(params) or 'none'})"
             )
+        _refuse_paths(name, params)
         doc = (fn.__doc__ or "").strip()
         EXPERIMENTS.add(
             name,
@@ -191,12 +241,27 @@ def experiment(
                 cost=cost,
                 summary=summary,
                 context=context,
+                precheck=precheck,
                 module=fn.__module__,
             ),
         )
         return fn
 
     return register
+
+
+def _refuse_paths(name: str, params: Mapping[str, Param]) -> None:
+    """A parameter that could name a file is refused: controllers set parameters."""
+    import os
+
+    for key, p in params.items():
+        words = key.lower().replace("-", "_").split("_")
+        pathlike = isinstance(p.default, os.PathLike)
+        if pathlike or any(w in PATH_WORDS or w.endswith(("dir", "path")) for w in words):
+            raise ExperimentError(
+                f"experiment {name!r}: parameter {key!r} looks like a path; parameters are set "
+                "by controllers, so give files through context instead"
+            )
 
 
 def experiments() -> dict[str, ExperimentInfo]:
@@ -229,15 +294,8 @@ def run_experiment(
     """
     info = get_experiment(name)
     info.check_target(target)
-    resolved = info.resolve(params)
-    given = dict(context or {})
-    missing = [k for k in info.context if k not in given]
-    if missing:
-        raise ExperimentError(
-            f"experiment {name!r} needs {', '.join(missing)} from its caller (e.g. labelled "
-            "reference models from an organism store: 'neurath organisms build')"
-        )
-    extra = {k: given[k] for k in info.context}
+    resolved = info.validate(params, context)
+    extra = {k: (context or {})[k] for k in info.context}
     start = time.perf_counter()
     try:
         result = info.fn(target, seed=seed, progress=progress, **resolved, **extra)

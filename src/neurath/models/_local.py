@@ -57,6 +57,19 @@ class LocalModel:
             source=str(folder),
         )
 
+    @property
+    def context_length(self) -> int | None:
+        """Tokens the model can attend to: a prompt and its answer together (None: unknown)."""
+        config = self.model.config
+        size = getattr(config, "n_positions", None) or getattr(
+            config, "max_position_embeddings", None
+        )
+        return int(size) if size else None
+
+    def count_tokens(self, prompts: Sequence[str]) -> list[int]:
+        """Tokens in each prompt, as :meth:`generate` encodes it."""
+        return [len(ids) for ids in self.tokenizer(list(prompts))["input_ids"]]
+
     def generate(
         self, prompts: Sequence[str], *, max_new_tokens: int = MAX_NEW_TOKENS, batch_size: int = 512
     ) -> list[str]:

@@ -27,10 +27,12 @@ from typing import Any, Protocol
 from neurath._errors import BudgetExceeded, ResearchError
 from neurath._registry import Registry
 from neurath.experiments._battery import DEFAULT_BATTERY
+from neurath.experiments._params import show, type_problem
 from neurath.experiments._registry import get_experiment
 from neurath.experiments._result import ExperimentResult, Statistic
 from neurath.research._environment import ResearchEnvironment
 from neurath.research._events import Planned, Skipped
+from neurath.research._tools import MAX_CALL_QUERIES, call_problem
 
 ControllerProgress = Callable[[str], None]
 """Called with a short description of each action as it starts."""
@@ -88,16 +90,33 @@ def get_controller(name: str) -> ControllerInfo:
 
 
 def make_controller(name: str, options: Mapping[str, Any] | None = None) -> Controller:
-    """A controller with its options checked against the factory's parameters."""
+    """A controller with its options checked against the factory's parameters: each option
+    takes its default's type (:func:`~neurath.experiments._params.type_problem`; an option
+    whose default is None is the factory's to check), and the factory checks their values, so
+    a bad option fails here, before a run starts, never half-way through one."""
     info = get_controller(name)
+    if not isinstance(options, Mapping | None):
+        raise ResearchError(f"controller {name!r} takes options as a mapping, got {show(options)}")
     options = dict(options or {})
-    unknown = sorted(set(options) - set(info.defaults))
+    unknown = sorted(set(options) - set(info.defaults), key=str)
     if unknown:
         raise ResearchError(
-            f"controller {name!r} has no option {unknown[0]!r} "
+            f"controller {name!r} has no option {show(unknown[0])} "
             f"(options: {', '.join(sorted(info.defaults)) or 'none'})"
         )
+    for key, value in options.items():
+        default = info.defaults[key]
+        problem = None if default is None else type_problem(value, default)
+        if problem:
+            raise ResearchError(
+                f"option {key!r} of controller {name!r} {problem}, got {show(value)}"
+            )
     return info.factory(**options)
+
+
+def _at_least(name: str, key: str, value: float, low: float) -> None:
+    if value < low:
+        raise ResearchError(f"option {key!r} of controller {name!r} must be >= {low}, got {value}")
 
 
 # -- shared pieces ---------------------------------------------------------------------------
@@ -132,8 +151,15 @@ def _plan_params(env: ResearchEnvironment, experiment: str, scale: float = 1.0) 
     if scale != 1.0:
         key = get_experiment(experiment).size_param
         base = get_experiment(experiment).resolve(params)[key]
-        params[key] = max(1, round(float(base) * scale))
+        params[key] = min(MAX_CALL_QUERIES, max(1, round(float(base) * scale)))
     return params
+
+
+def _fits(env: ResearchEnvironment, experiment: str, params: Mapping[str, Any], left: Any) -> bool:
+    """Whether the environment would take the call: not too large, within what is left."""
+    cost = env.estimate(experiment, params)
+    resolved = get_experiment(experiment).resolve(params)
+    return call_problem(experiment, resolved, cost) is None and (left is None or cost <= left)
 
 
 # -- scripted --------------------------------------------------------------------------------
@@ -155,9 +181,14 @@ class ScriptedController:
 def scripted(plan: str = ",".join(DEFAULT_BATTERY)) -> Controller:
     """A fixed, human-written battery run on every target in turn (automation level 1).
 
-    ``plan``: the experiments, comma-separated, in order.
+    ``plan``: the experiments, comma-separated, in order (each a registered one).
     """
-    return ScriptedController([p.strip() for p in plan.split(",") if p.strip()])
+    names = [p.strip() for p in plan.split(",") if p.strip()]
+    if not names:
+        raise ResearchError("option 'plan' of controller 'scripted' names no experiments")
+    for name in names:
+        get_experiment(name)
+    return ScriptedController(names)
 
 
 # -- random ----------------------------------------------------------------------------------
@@ -182,7 +213,7 @@ class RandomController:
                 seed = env.seed + sum(
                     1 for r in env.results.get(target, []) if r.experiment == name
                 )
-                if left is None or env.estimate(name, params) <= left:
+                if _fits(env, name, params, left):
                     if not _try(env, target, name, params, seed, progress):
                         return  # it did not fit after all: the state would not change
                     break
@@ -193,10 +224,15 @@ class RandomController:
 @controller("random", automation_level=1)
 def random_controller(seed: int = 0, max_actions: int = 500) -> Controller:
     """Random experiments, sizes and targets until the budget is spent (a baseline)."""
+    _at_least("random", "max_actions", max_actions, 0)
     return RandomController(seed, max_actions)
 
 
 # -- value of information --------------------------------------------------------------------
+MAX_SCALE = 100.0
+"""The largest multiple of an experiment's calibrated size the voi controller may consider."""
+
+
 @dataclass(frozen=True)
 class Candidate:
     target: str
@@ -235,7 +271,7 @@ class VoiController:
                 c
                 for cs in best.values()
                 for c in cs
-                if c.gain_bits >= self.min_gain and (left is None or c.cost <= left)
+                if c.gain_bits >= self.min_gain and _fits(env, c.experiment, c.params, left)
             ]
             if not pool:
                 return
@@ -323,4 +359,17 @@ def voi(sizes: str = "0.5,1,2", min_gain: float = 1e-3, max_repeats: int = 2) ->
     when nothing is expected to tell this many bits; ``max_repeats``: runs of one experiment on
     one target at most.
     """
-    return VoiController([float(s) for s in sizes.split(",")], min_gain, max_repeats)
+    try:
+        scales = [float(s) for s in sizes.split(",")]
+    except ValueError:
+        raise ResearchError(
+            f"option 'sizes' of controller 'voi' takes numbers, comma-separated, got {show(sizes)}"
+        ) from None
+    if not all(0 < s <= MAX_SCALE for s in scales):  # also refuses inf and nan
+        raise ResearchError(
+            f"option 'sizes' of controller 'voi' takes multiples in (0, {MAX_SCALE}], "
+            f"got {show(sizes)}"
+        )
+    _at_least("voi", "min_gain", min_gain, 0.0)
+    _at_least("voi", "max_repeats", max_repeats, 0)
+    return VoiController(scales, min_gain, max_repeats)

@@ -9,6 +9,10 @@ holds everything needed to rebuild the environment's state, so a run killed betw
 redoes only that action (:meth:`ResearchEnvironment.replay`). A finding goes to the ledger
 keyed by the hash of the result entry it came from, so a replay that records it again adds
 nothing: the ledger is the one store of findings, and :meth:`read_ledger` reads it.
+
+Each tool checks all its arguments (types, ranges, prompts against the target's context,
+experiment parameters against their defaults' types) before it writes its request or spends
+anything: a bad call raises a :class:`~neurath._errors.NeurathError` and leaves no trace.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from neurath._errors import ResearchError, did_you_mean
 from neurath.evidence._ledger import Ledger
 from neurath.evidence._model import Finding, Manifest
+from neurath.experiments._params import show
 from neurath.experiments._registry import experiments, get_experiment, run_experiment
 from neurath.experiments._result import ExperimentResult
 from neurath.models._target import ModelCard, TargetModel
@@ -35,14 +40,19 @@ from neurath.research._events import (
     SampleRequested,
     ToolResult,
 )
-from neurath.research._tools import tool
+from neurath.research._tools import (
+    MAX_COUNT,
+    MAX_NEW_TOKENS,
+    call_problem,
+    check_prompts,
+    tool,
+    whole,
+)
 from neurath.research._training import FINE_TUNE_METHODS, fine_tuned, honeypot_harm
 
 if TYPE_CHECKING:
     from neurath.experiments._calibrate import Calibration
-
-MAX_PROMPTS = 1000
-"""Prompts one ``sample`` call may send."""
+    from neurath.experiments._registry import ExperimentInfo
 
 
 def _memory_ledger() -> Ledger:
@@ -142,17 +152,17 @@ class ResearchEnvironment:
             seed: Its seed (default: the study's).
         """
         self._check_target(target)
-        info = get_experiment(experiment)
-        if self.allowed is not None and experiment not in self.allowed:
-            raise ResearchError(
-                f"experiment {experiment!r} is not allowed in this study "
-                f"(allowed: {', '.join(self.allowed)})"
-            )
+        info = self._experiment(experiment)
+        if params is not None and not isinstance(params, Mapping):
+            raise ResearchError(f"run_experiment's params takes a mapping, got {show(params)}")
         # The study's parameters for this experiment are the defaults; the caller's win.
         params = {**self.params.get(experiment, {}), **(params or {})}
-        resolved = info.resolve(params)
-        run_seed = self.seed if seed is None else int(seed)
-        self.spent.check(self.budget, "queries", self.estimate(experiment, resolved))
+        resolved = info.validate(params, self.context)
+        run_seed = self.seed if seed is None else whole("run_experiment", "seed", seed, 0, 10**9)
+        cost = self.estimate(experiment, resolved)
+        if problem := call_problem(experiment, resolved, cost):
+            raise ResearchError(f"run_experiment: {problem}")
+        self.spent.check(self.budget, "queries", cost)
         model = self._model(target)
         info.check_target(model)
         event = ExperimentRequested(
@@ -160,14 +170,8 @@ class ResearchEnvironment:
         )
         self.audit.append(event, actor=self.actor)
         result = run_experiment(experiment, model, resolved, seed=run_seed, context=self.context)
-        self._finish(
-            ToolResult(
-                tool="run_experiment",
-                target=target,
-                cost=Cost(queries=result.queries),
-                result=result,
-            )
-        )
+        took = Cost(queries=result.queries)
+        self._finish(ToolResult(tool="run_experiment", target=target, cost=took, result=result))
         return result
 
     @tool
@@ -180,11 +184,8 @@ class ResearchEnvironment:
             max_new_tokens: Tokens to generate at most, per answer.
         """
         self._check_target(target)
-        prompts = [str(p) for p in prompts]
-        if not prompts or len(prompts) > MAX_PROMPTS:
-            raise ResearchError(f"sample takes 1 to {MAX_PROMPTS} prompts, got {len(prompts)}")
-        if not 1 <= max_new_tokens <= 256:
-            raise ResearchError("sample's max_new_tokens must lie in 1..256")
+        whole("sample", "max_new_tokens", max_new_tokens, 1, MAX_NEW_TOKENS)
+        prompts = check_prompts(self._model(target), prompts, max_new_tokens)
         self.spent.check(self.budget, "queries", len(prompts))
         event = SampleRequested(target=target, prompts=prompts, max_new_tokens=max_new_tokens)
         self.audit.append(event, actor=self.actor)
@@ -212,12 +213,16 @@ class ResearchEnvironment:
             test_n: Held-out honeypots for the test before and after.
         """
         self._check_target(target)
-        if method not in FINE_TUNE_METHODS:
+        if not isinstance(method, str) or method not in FINE_TUNE_METHODS:
             raise ResearchError(
-                f"unknown training method {method!r}; known: {', '.join(FINE_TUNE_METHODS)}"
+                f"unknown training method {show(method)}; known: {', '.join(FINE_TUNE_METHODS)}"
             )
-        if not (1 <= steps <= 100_000 and 1 <= test_n <= 100_000):
-            raise ResearchError("fine_tune needs steps and test_n in 1..100000")
+        whole("fine_tune", "steps", steps, 1, MAX_COUNT)
+        whole("fine_tune", "test_n", test_n, 1, MAX_COUNT)
+        if not callable(getattr(self._model(target), "finetune", None)):
+            raise ResearchError(
+                f"target {target!r} cannot be fine-tuned here (its backend has no training)"
+            )
         self.spent.check(self.budget, "training_steps", steps)
         self.spent.check(self.budget, "queries", 2 * test_n)
         k = 1 + sum(1 for d in self.derived.values() if d.parent == target)
@@ -262,8 +267,9 @@ class ResearchEnvironment:
         from neurath.experiments._scenarios import deployment_set
 
         self._check_target(target)
-        if not 1 <= n <= 100_000:
-            raise ResearchError("ask_raters needs n in 1..100000")
+        whole("ask_raters", "n", n, 1, MAX_COUNT)
+        if not isinstance(pool, str):
+            raise ResearchError(f"ask_raters's pool takes a string, got {show(pool)}")
         rater = get_rater(pool)
         self.spent.check(self.budget, "queries", n)
         self.spent.check(self.budget, "ratings", n)
@@ -310,10 +316,21 @@ class ResearchEnvironment:
 
     # -- bookkeeping -----------------------------------------------------------------------
     def _check_target(self, target: str) -> None:
-        if target in self.targets or target in self.derived:
+        if isinstance(target, str) and (target in self.targets or target in self.derived):
             return
-        hint = did_you_mean(target, [*self.targets, *self.derived])
-        raise ResearchError(f"no target {target!r} in this run{hint}")
+        hint = did_you_mean(str(target), [*self.targets, *self.derived])
+        raise ResearchError(f"no target {show(target)} in this run{hint}")
+
+    def _experiment(self, experiment: str) -> ExperimentInfo:
+        if not isinstance(experiment, str):
+            raise ResearchError(f"an experiment is named by a string, got {show(experiment)}")
+        info = get_experiment(experiment)
+        if self.allowed is not None and experiment not in self.allowed:
+            raise ResearchError(
+                f"experiment {experiment!r} is not allowed in this study "
+                f"(allowed: {', '.join(self.allowed)})"
+            )
+        return info
 
     def _model(self, target: str) -> TargetModel:
         if target not in self._loaded:

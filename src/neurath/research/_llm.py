@@ -46,6 +46,9 @@ FINISH = ToolSpec(
 )
 """The one tool that is the controller's, not the environment's."""
 
+MAX_TURNS = 10_000
+"""The most model turns a run may be given."""
+
 
 @functools.cache
 def _specs() -> Mapping[str, ToolSpec]:
@@ -74,10 +77,6 @@ def _scripted_model(script: Sequence[Mapping[str, Any]]) -> Any:
 
     outputs = []
     for i, step in enumerate(script):
-        if not isinstance(step, Mapping) or "tool" not in step:
-            raise ResearchError(
-                f"llm script step {i + 1}: give a mapping with 'tool' and 'arguments'"
-            )
         out = ModelOutput.for_tool_call(
             "mockllm/model",
             str(step["tool"]),
@@ -126,8 +125,10 @@ class LLMController:
             messages.append(message)
             calls = message.tool_calls or []
             turn = LLMTurn(
-                text=message.text,
-                tool_calls=[ToolCall(tool=c.function, arguments=c.arguments) for c in calls],
+                text=_text(message.text),
+                tool_calls=[
+                    ToolCall(tool=_text(c.function), arguments=_text(c.arguments)) for c in calls
+                ],
             )
             env.audit.append(turn, actor=env.actor)
             if not calls:
@@ -137,7 +138,10 @@ class LLMController:
                     progress(f"{call.function} {json.dumps(call.arguments)[:60]}")
                 if call.function == "finish":
                     return
-                reply = _dispatch(env, call.function, call.arguments)
+                if call.parse_error:
+                    reply = f"error: the arguments are not JSON: {call.parse_error}"[:500]
+                else:
+                    reply = _dispatch(env, call.function, call.arguments)
                 messages.append(
                     ChatMessageTool(content=reply, tool_call_id=call.id, function=call.function)
                 )
@@ -158,22 +162,39 @@ def _briefing(env: ResearchEnvironment) -> str:
 
 
 def _dispatch(env: ResearchEnvironment, tool: str, args: Mapping[str, Any]) -> str:
-    """Run one tool call; every failure is told to the model, never raised through it."""
+    """Run one tool call; a call the model got wrong is told to the model, never raised
+    through it.
+
+    The tools check every argument before anything runs and raise a
+    :class:`~neurath._errors.NeurathError` for a bad one, so that is all this catches: any
+    other exception is a bug in neurath, and stops the run with its traceback.
+    """
     specs = _specs()
+    if tool not in specs or tool == "finish":
+        return f"error: no tool {tool!r} (tools: {', '.join(specs)})"
     try:
-        if tool not in specs or tool == "finish":
-            return f"error: no tool {tool!r} (tools: {', '.join(specs)})"
         checked = specs[tool].check(args)
-        value = getattr(env, tool)(**checked)
-        payload: dict[str, Any] = {"result": _plain(value)}
+        payload: dict[str, Any] = {"result": _plain(getattr(env, tool)(**checked))}
         target = checked.get("target")
         if target in env.target_ids:
             payload["assessment"] = _assessment(env, str(target))
         elif tool == "read_ledger":
             payload["assessment"] = {t: _assessment(env, t) for t in env.target_ids}
-        return json.dumps(payload)
-    except (NeurathError, KeyError, TypeError, ValueError) as exc:
+    except NeurathError as exc:
         return f"error: {type(exc).__name__}: {exc}"
+    return json.dumps(payload)
+
+
+def _text(value: Any) -> Any:
+    """``value`` with every string made valid UTF-8 (a lone surrogate becomes ``?``), so that
+    whatever a model wrote can be written to the audit log."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, Mapping):
+        return {_text(k): _text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_text(v) for v in value]
+    return value
 
 
 def _plain(value: Any) -> Any:
@@ -210,4 +231,17 @@ def llm(model: str = "", script: list[Any] | None = None, max_turns: int = 40) -
     ``model``: any Inspect model name; ``script``: tool calls (``{tool, arguments}``) for a
     scripted fake model instead (offline, tests); ``max_turns``: model turns at most.
     """
+    if not 1 <= max_turns <= MAX_TURNS:
+        raise ResearchError(
+            f"option 'max_turns' of controller 'llm' must lie in 1..{MAX_TURNS}, got {max_turns}"
+        )
+    if not isinstance(script, list | None):
+        raise ResearchError("option 'script' of controller 'llm' takes a list of tool calls")
+    for i, step in enumerate(script or []):
+        ok = isinstance(step, Mapping) and isinstance(step.get("tool"), str)
+        if not ok or not isinstance(step.get("arguments") or {}, Mapping):
+            raise ResearchError(
+                f"llm script step {i + 1}: give a mapping with 'tool' (a name) and "
+                "'arguments' (a mapping)"
+            )
     return LLMController(model, script or [], max_turns)

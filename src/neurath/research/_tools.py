@@ -5,6 +5,11 @@ hints) and their descriptions (from the Google-style docstring's ``Args:`` secti
 :class:`ToolSpec` with a JSON schema, which is what an LLM controller is shown and what its
 calls are checked against before anything runs. Nothing is restated by hand, so a tool's
 description cannot drift from the code that runs it.
+
+The check is strict: a tool's argument has its declared type or is refused (no ``"5"`` or
+``true`` for a whole number). The tools check their values again when they are called
+(:func:`whole`, :func:`text`), before anything is written or spent, so a direct call is held
+to the same rules.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any, TypeVar
 from pydantic import TypeAdapter, ValidationError
 
 from neurath._errors import ResearchError
+from neurath.experiments._params import show
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,11 +65,100 @@ class ToolSpec:
         out = {}
         for key, value in arguments.items():
             try:
-                out[key] = self.adapters[key].validate_python(value)
+                out[key] = self.adapters[key].validate_python(value, strict=True)
             except ValidationError as exc:
                 msg = exc.errors(include_url=False)[0]["msg"]
                 raise ResearchError(f"tool {self.name!r}, argument {key!r}: {msg}") from None
         return out
+
+
+def whole(tool: str, name: str, value: object, low: int, high: int) -> int:
+    """``value`` if it is a whole number (not a bool) in ``low..high``.
+
+    Raises:
+        ResearchError: Naming the tool, the argument and the range.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ResearchError(
+            f"{tool}'s {name} takes a whole number in {low}..{high:,}, got {show(value)}"
+        )
+    return value
+
+
+def text(tool: str, name: str, value: object, limit: int) -> str:
+    """``value`` if it is a non-blank string of at most ``limit`` characters of valid text.
+
+    Raises:
+        ResearchError: Naming the tool, the argument and what is wrong.
+    """
+    if not isinstance(value, str):
+        raise ResearchError(f"{tool}'s {name} takes a string, got {show(value)}")
+    if not value.strip():
+        raise ResearchError(f"{tool}'s {name} is empty; give some text")
+    if len(value) > limit:
+        raise ResearchError(
+            f"{tool}'s {name} has {len(value):,} characters; it takes at most {limit:,}"
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ResearchError(f"{tool}'s {name} is not valid text (a lone surrogate)") from None
+    return value
+
+
+MAX_COUNT = 100_000
+"""The most training steps, test honeypots or ratings one call may ask for."""
+MAX_NEW_TOKENS = 256
+"""The longest answer ``sample`` may ask for, in tokens."""
+MAX_CALL_QUERIES = 1_000_000
+"""The most queries one experiment a controller runs may be expected to take, and the largest
+magnitude of its whole-number parameters, whatever the budget (an unlimited one included)."""
+MAX_PROMPTS = 1000
+"""Prompts one ``sample`` call may send."""
+MAX_PROMPT_CHARS = 2000
+"""The longest prompt, in characters, for any target (one that counts tokens is held to its
+context too: :func:`check_prompts`)."""
+
+
+def call_problem(experiment: str, resolved: Mapping[str, Any], cost: int) -> str | None:
+    """What makes a controller's experiment call too large, or None: more than
+    :data:`MAX_CALL_QUERIES` expected queries or a whole-number parameter beyond it."""
+    if cost > MAX_CALL_QUERIES:
+        return f"{experiment!r} would take about {cost:,} queries; one call takes at most " + (
+            f"{MAX_CALL_QUERIES:,}"
+        )
+    for key, value in resolved.items():
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_CALL_QUERIES:
+            return f"parameter {key!r} of {experiment!r} must lie within +-{MAX_CALL_QUERIES:,}"
+    return None
+
+
+def check_prompts(model: object, prompts: object, max_new_tokens: int) -> list[str]:
+    """``prompts`` if each is text the target can take with ``max_new_tokens`` more tokens.
+
+    Every prompt is a non-blank string of at most :data:`MAX_PROMPT_CHARS` characters; a target
+    that exposes ``context_length`` and ``count_tokens`` (local models) must also fit each
+    prompt, at least one token long, and its answer in its context.
+
+    Raises:
+        ResearchError: Naming the first prompt at fault and the bound it breaks.
+    """
+    if not isinstance(prompts, list | tuple) or not 1 <= len(prompts) <= MAX_PROMPTS:
+        got = len(prompts) if isinstance(prompts, list | tuple) else show(prompts)
+        raise ResearchError(f"sample takes a list of 1 to {MAX_PROMPTS} prompts, got {got}")
+    out = [text("sample", f"prompt {i + 1}", p, MAX_PROMPT_CHARS) for i, p in enumerate(prompts)]
+    window = getattr(model, "context_length", None)
+    count = getattr(model, "count_tokens", None)
+    if isinstance(window, int) and callable(count):
+        room = window - max_new_tokens
+        for i, n in enumerate(count(out)):
+            if not 1 <= n <= room:
+                raise ResearchError(
+                    f"sample's prompt {i + 1} is {n} tokens; this target takes 1 to "
+                    f"{max(room, 0)} with max_new_tokens={max_new_tokens} "
+                    f"(its context is {window} tokens)"
+                )
+    return out
 
 
 def tool_specs(cls: type) -> dict[str, ToolSpec]:
