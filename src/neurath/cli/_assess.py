@@ -10,7 +10,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from neurath.cli._main import cli, progress_bar, stdout_console
+from neurath.cli._main import cli, echo, progress_bar, stdout_console
 from neurath.engine import assess as run_assessment
 from neurath.engine._engine import DEFAULT_DRAWS
 from neurath.evidence import Assessment, Ledger, Manifest, load_manifest
@@ -39,11 +39,11 @@ def assess(file: str, as_json: bool, db: str | None, draws: int, seed: int) -> N
         with Ledger(db) as ledger:
             _, stored = ledger.record(manifest, result, source=file)
     if as_json:
-        click.echo(json.dumps(_json_view(result, stored, db)))
+        echo(json.dumps(_json_view(result, stored, db)))
     else:
         _print_tables(manifest, result)
         if stored is not None:
-            click.echo(f"stored as assessment {stored} in {db}")
+            echo(f"stored as assessment {stored} in {db}")
 
 
 def _assess_with_progress(manifest: Manifest, draws: int, seed: int) -> Assessment:

@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from neurath.cli._main import cli, progress_bar, stdout_console
+from neurath.cli._main import cli, echo, progress_bar, stdout_console
 
 _TARGET = click.option(
     "--target",
@@ -192,7 +192,7 @@ def _report(
             "assessment": assessment.model_dump(mode="json") if assessment else None,
             "ledger_manifest_id": stored,
         }
-        click.echo(json.dumps(payload, indent=2))
+        echo(json.dumps(payload, indent=2))
         return
     console = stdout_console()
     table = Table("experiment", "statistic", "value", "se", "n", title=f"Results on {target}")

@@ -8,7 +8,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from neurath.cli._main import cli, stdout_console
+from neurath.cli._main import cli, echo, stdout_console
 
 
 @cli.command("import-inspect")
@@ -47,7 +47,7 @@ def import_inspect(log: str, db: str | None, calibration_file: str | None, as_js
             "findings": [f.model_dump(mode="json") for _, f in findings if f is not None],
             "ledger": {"db": db, "manifest_id": stored} if stored is not None else None,
         }
-        click.echo(json.dumps(view))
+        echo(json.dumps(view))
         return
     table = Table(title=f"Findings from Inspect log of {escape(target)}")
     for col in ("id", "experiment", "statistic", "value", "se", "n"):
@@ -63,6 +63,6 @@ def import_inspect(log: str, db: str | None, calibration_file: str | None, as_js
     stdout_console().print(table)
     for r, f in findings:
         if f is None:
-            click.echo(f"no finding from {r.experiment}: {r.details.get('note') or 'no samples'}")
+            echo(f"no finding from {r.experiment}: {r.details.get('note') or 'no samples'}")
     if stored is not None:
-        click.echo(f"stored as manifest {stored} in {db}")
+        echo(f"stored as manifest {stored} in {db}")

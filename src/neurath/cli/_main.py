@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import click
@@ -15,6 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from neurath._errors import NeurathError
 from neurath._version import __version__
@@ -24,11 +26,33 @@ EXIT_USER_ERROR = 2
 
 EXIT_INTERNAL_ERROR = 1
 
+# Control characters (but newline and tab), DEL, C1 controls and bidirectional overrides: text
+# from files and models (ids, authors, paths) must not move the cursor, recolour or rewrite
+# the user's terminal, or reorder what it shows.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def plain(text: object) -> str:
+    """``text`` with every control character shown as an escape (``\\x1b``), never obeyed."""
+    return _UNSAFE.sub(lambda m: repr(m.group())[1:-1], str(text))
+
+
+def echo(text: object = "", *, err: bool = False) -> None:
+    """The CLI's one way to print a line of plain text (made safe for a terminal)."""
+    click.echo(plain(text), err=err)
+
+
+class _SafeConsole(Console):
+    """A rich console that shows control characters in any string it renders as escapes."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(plain(text), **kwargs)
+
 
 def stdout_console() -> Console:
     """Standard output for tables; piped output would be cut to 80 columns, ellipsising ids."""
-    console = Console()
-    return console if console.is_terminal else Console(width=120)
+    console = _SafeConsole()
+    return console if console.is_terminal else _SafeConsole(width=120)
 
 
 def progress_bar(
@@ -38,7 +62,7 @@ def progress_bar(
 
     A transient bar only shows on a terminal; a lasting one is printed once it is done.
     """
-    console = Console(stderr=True)
+    console = _SafeConsole(stderr=True)
     return Progress(
         TextColumn(label),
         BarColumn(),
@@ -55,7 +79,7 @@ class _NeurathGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NeurathError as exc:
-            click.echo(f"neurath: error: {exc}", err=True)
+            echo(f"neurath: error: {exc}", err=True)
             ctx.exit(EXIT_USER_ERROR)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
@@ -63,7 +87,7 @@ class _NeurathGroup(click.Group):
             # A bug, not a user mistake: still one line, with the way to get the traceback.
             if os.environ.get("NEURATH_DEBUG"):
                 raise
-            click.echo(
+            echo(
                 f"neurath: internal error: {type(exc).__name__}: {exc} "
                 "(please report it; set NEURATH_DEBUG=1 to see the traceback)",
                 err=True,
@@ -90,4 +114,19 @@ def main() -> None:
         _validate,
     )
 
-    cli()
+    try:
+        code = cli.main(standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        echo(exc.format_message(), err=True)
+        raise SystemExit(exc.exit_code) from None
+    except click.ClickException as exc:
+        # A usage mistake: one line like every other error, with where to read more.
+        hint = ""
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            hint = f" (see '{exc.ctx.command_path} -h')"
+        echo(f"neurath: error: {exc.format_message()}{hint}", err=True)
+        raise SystemExit(exc.exit_code) from None
+    except click.Abort:
+        echo("neurath: aborted", err=True)
+        raise SystemExit(1) from None
+    raise SystemExit(code if isinstance(code, int) else 0)

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.progress import TaskID
 from rich.table import Table
 
-from neurath.cli._main import cli, progress_bar, stdout_console
+from neurath.cli._main import cli, echo, progress_bar, stdout_console
 from neurath.models._target import MAX_NEW_TOKENS
 from neurath.organisms._build import VERIFY_N
 
@@ -69,7 +69,7 @@ def build(suite_file: str | None, out: str | None) -> None:
             bar.update(tasks[stage], completed=done, total=total)
 
         cards = build_suite(suite, folder, progress=update)
-    click.echo(
+    echo(
         f"built {len(cards)} organisms of suite {suite.name!r} in {folder.root} "
         f"({time.perf_counter() - start:.1f} s)"
     )
@@ -107,7 +107,7 @@ def sample(organism_id: str, prompt: str, out: str | None, max_new_tokens: int) 
     from neurath.models import load_target
 
     target = load_target(organism_id, out)
-    click.echo(target.generate([prompt], max_new_tokens=max_new_tokens)[0])
+    echo(target.generate([prompt], max_new_tokens=max_new_tokens)[0])
 
 
 @organisms.command()
@@ -154,4 +154,4 @@ def verify(suite_file: str | None, out: str | None, n: int) -> None:
             )
             bar.advance(task)
     stdout_console().print(table)
-    click.echo(f"lowest fidelity: {worst[0]:.1%} ({worst[1]})")
+    echo(f"lowest fidelity: {worst[0]:.1%} ({worst[1]})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from neurath.cli._main import cli
+from neurath.cli._main import cli, echo
 from neurath.evidence import load_manifest
 
 
@@ -13,7 +13,7 @@ from neurath.evidence import load_manifest
 def validate(file: str) -> None:
     """Check that FILE is a valid manifest (and that its findings file is too)."""
     manifest = load_manifest(file)
-    click.echo(
+    echo(
         f"ok: {file}: target {manifest.target!r}, {len(manifest.findings)} findings, "
         f"{len(manifest.factors)} factors"
     )
