@@ -1,4 +1,5 @@
-"""Shared helpers: dense references that the low-rank engine is checked against."""
+"""Shared helpers: dense references that the low-rank engine is checked against; and the
+guard that keeps tests out of the checkout's own folders."""
 
 from __future__ import annotations
 
@@ -31,6 +32,50 @@ def with_values(ev: EvidenceArrays, value: np.ndarray) -> EvidenceArrays:
 def observed(ev: EvidenceArrays, rng: np.random.Generator, scale: float = 1.0) -> EvidenceArrays:
     """The structure with values drawn around the midpoint (a mixed, informative world)."""
     return with_values(ev, ev.value + scale * rng.normal(0.0, 1.0, ev.n) * np.sqrt(ev.variance))
+
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+GUARDED = (".neurath", "runs")
+"""The checkout's folders a user's own runs and organisms live in: tests never touch them."""
+
+
+def _snapshot() -> dict[str, tuple[int, int]]:
+    """Every file under the guarded folders: path -> (size, modification time in ns)."""
+    out = {}
+    for name in GUARDED:
+        for path in sorted((CHECKOUT / name).rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                info = path.stat()
+                out[str(path.relative_to(CHECKOUT))] = (info.st_size, info.st_mtime_ns)
+    return out
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_BEFORE] = _snapshot()  # type: ignore[index]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before = session.config.stash.get(_BEFORE, None)  # type: ignore[arg-type]
+    if before is None:
+        return
+    after = _snapshot()
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    if changed:
+        print(f"\ntests changed the checkout's own folders: {', '.join(changed[:10])}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_BEFORE = pytest.StashKey[dict[str, tuple[int, int]]]()
+
+
+@pytest.fixture(autouse=True)
+def _own_folders(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Default organism store and anchor ledger in a temporary folder, for the test and any
+    command it starts, so no test builds into or anchors in the user's ``.neurath/``."""
+    home = tmp_path_factory.getbasetemp() / "neurath-home"
+    monkeypatch.setenv("NEURATH_ORGANISMS", str(home / "organisms"))
+    monkeypatch.setenv("NEURATH_LEDGER", str(home / "ledger.db"))
+    monkeypatch.delenv("NEURATH_SIGNING_KEY", raising=False)
 
 
 @pytest.fixture
@@ -81,3 +126,60 @@ def battery_suite(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
     suite = Suite.model_validate(EXPERIMENT_SUITE)
     build_suite(suite, out, jobs=2)
     return suite, out
+
+
+TINY_PARAMS = {
+    "behavioural": {"n": 100},
+    "honeypot": {"n": 120},
+    "honesty": {"n": 80},
+    "capability": {"n": 80},
+    "adversarial": {"seeds": 2, "budget": 40, "random_budget": 40},
+    "probe": {"n": 60, "n_train": 60},
+    "sandwiching": {"n": 80, "n_planted": 30},
+}
+"""Small battery parameters: enough for the tiny suite's organisms to tell apart."""
+
+
+def study_file(battery_suite, tmp_path: Path, **changes) -> Path:  # type: ignore[no-untyped-def]
+    """A study of the tiny suite (scripted controller) written into ``tmp_path``."""
+    import yaml
+
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(EXPERIMENT_SUITE))
+    study = {
+        "version": 1,
+        "name": "tiny",
+        "suite": "suite.yaml",
+        "controller": "scripted",
+        "budget": {"queries": 20000},
+        "params": TINY_PARAMS,
+        **changes,
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    return path
+
+
+SIGNING_KEY = b"tiny-run-signing-key-0123456789"
+"""The key ``tiny_run`` is signed with."""
+
+
+@pytest.fixture(scope="session")
+def tiny_run(battery_suite, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """One uninterrupted tiny study: (study file, runs folder, results). Anchored in the ledger
+    ``<runs>/../anchors.db`` and signed with :data:`SIGNING_KEY`."""
+    from neurath.report import write_report
+    from neurath.testbed import load_study, run_study
+
+    _, out = battery_suite
+    where = tmp_path_factory.mktemp("study")
+    path = study_file(battery_suite, where)
+    results = run_study(
+        load_study(path),
+        runs_dir=where / "runs",
+        organisms_dir=out,
+        run_id="ref",
+        anchor_ledger=where / "anchors.db",
+        signing_key=SIGNING_KEY,
+    )
+    write_report(where / "runs" / "ref")  # as `neurath run` does, from the finished folder
+    return path, where / "runs", results

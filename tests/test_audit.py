@@ -43,9 +43,12 @@ def test_an_intact_log_verifies_and_reopening_continues_the_chain(tmp_path: Path
     assert [e.seq for e in again.entries()] == list(range(1, 8))
     code, out = _verify(str(folder))  # results.json still holds the head of entry 6
     assert code == 2 and "added after the results were written" in out
-    (folder / "results.json").write_text(json.dumps({"audit_head": again.head}))
-    code, out = _verify(str(folder))
+    assert verify_audit(folder / "audit.jsonl", head=again.head).entries == 7
+    code, out = _verify(str(folder / "audit.jsonl"))  # the log alone
     assert code == 0 and "7 entries" in out
+    (folder / "results.json").write_text(json.dumps({"audit_head": again.head}))
+    code, out = _verify(str(folder))  # the chain holds, but these are not a run's results
+    assert code == 2 and "not neurath run results" in out
 
 
 @pytest.mark.parametrize("position", [0, 40, 120, -3])
@@ -106,12 +109,15 @@ def test_removed_reordered_and_cut_entries_are_caught(tmp_path: Path) -> None:
 def test_run_ids_resolve_under_runs_and_missing_logs_are_clean_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _run(tmp_path)
+    folder, _ = _run(tmp_path)
+    (folder / "results.json").unlink()  # an unfinished run
     monkeypatch.chdir(tmp_path)
     code, out = _verify("run-1")
-    assert code == 0 and "6 entries" in out and "head matches results.json" in out
+    assert code == 0 and "6 entries" in out and "did not finish" in out
     code, out = _verify("no-such-run")
     assert code == 2 and "no audit log there" in out
+    code, out = _verify("../../etc")
+    assert code == 2 and "no such run folder" in out
     with pytest.raises(AuditError, match="not JSON"):
         bad = Skipped.model_construct(target="t", experiment="x", reason=object())
         AuditLog(tmp_path / "x.jsonl").append(bad, actor="test")

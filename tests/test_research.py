@@ -18,7 +18,6 @@ import yaml
 from neurath._errors import BudgetExceeded, ResearchError
 from neurath.engine import calibration_fit, calibration_fit_firth
 from neurath.evidence import Expected, Factor, Finding, Manifest
-from neurath.report import write_report
 from neurath.research import (
     AuditLog,
     Budget,
@@ -29,16 +28,7 @@ from neurath.research import (
     verify_audit,
 )
 from neurath.testbed import Study, load_study, run_study
-
-TINY_PARAMS = {
-    "behavioural": {"n": 100},
-    "honeypot": {"n": 120},
-    "honesty": {"n": 80},
-    "capability": {"n": 80},
-    "adversarial": {"seeds": 2, "budget": 40, "random_budget": 40},
-    "probe": {"n": 60, "n_train": 60},
-    "sandwiching": {"n": 80, "n_planted": 30},
-}
+from tests.conftest import TINY_PARAMS
 
 
 # -- value of information: pure functions --------------------------------------------------------
@@ -185,35 +175,6 @@ def test_llm_controller_drives_the_tools_through_a_scripted_model(
 
 
 # -- studies --------------------------------------------------------------------------------------
-def _study_file(battery_suite, tmp_path: Path, **changes) -> Path:  # type: ignore[no-untyped-def]
-    from tests.conftest import EXPERIMENT_SUITE
-
-    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(EXPERIMENT_SUITE))
-    study = {
-        "version": 1,
-        "name": "tiny",
-        "suite": "suite.yaml",
-        "controller": "scripted",
-        "budget": {"queries": 20000},
-        "params": TINY_PARAMS,
-        **changes,
-    }
-    path = tmp_path / "study.yaml"
-    path.write_text(yaml.safe_dump(study))
-    return path
-
-
-@pytest.fixture(scope="module")
-def tiny_run(battery_suite, tmp_path_factory):  # type: ignore[no-untyped-def]
-    """One uninterrupted tiny study: (study file, runs folder, results)."""
-    _, out = battery_suite
-    where = tmp_path_factory.mktemp("study")
-    path = _study_file(battery_suite, where)
-    results = run_study(load_study(path), runs_dir=where / "runs", organisms_dir=out, run_id="ref")
-    write_report(where / "runs" / "ref")  # as `neurath run` does, from the finished folder
-    return path, where / "runs", results
-
-
 def test_tiny_study_end_to_end(tiny_run) -> None:  # type: ignore[no-untyped-def]
     _, runs, _ = tiny_run
     folder = runs / "ref"
@@ -334,7 +295,9 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tiny_run, battery_suite, t
                 t["id"]: t["organism"]
                 for t in json.loads((folder / "results.json").read_text())["targets"]
             }
-            return sorted((seal[r.target], r.finding.model_dump_json()) for r in ledger.findings())
+            return sorted(
+                (seal[r.target], _unsealed_body(r.finding, r.target)) for r in ledger.findings()
+            )
 
     # Equal as well as the same: values, errors, expectations and factors.
     assert bodies(runs / "killed") == bodies(ref_runs / "ref")
@@ -348,6 +311,14 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tiny_run, battery_suite, t
         text=True,
     )
     assert again.returncode == 2 and "nothing to resume" in again.stderr
+
+
+def _unsealed_body(finding: Finding, target: str) -> str:
+    """A finding as it would read in any run: each run draws its own seal, so the target's
+    opaque id, its keyed weights hash and the finding id made from them differ by design."""
+    body = finding.model_dump(mode="json", exclude={"id"})
+    body["params"]["target"].pop("weights_sha256")
+    return json.dumps(body, sort_keys=True).replace(target, "<target>")
 
 
 def _results_with_findings(folder: Path) -> list[str]:
@@ -418,7 +389,7 @@ def test_tampering_with_a_run_audit_log_is_caught_and_named(tiny_run, tmp_path: 
     shutil.copytree(runs / "ref", folder)
     runner = CliRunner()
     ok = runner.invoke(cli, ["audit", "verify", str(folder)])
-    assert ok.exit_code == 0 and "head matches results.json" in ok.output
+    assert ok.exit_code == 0 and "results.json agrees with the log" in ok.output
     log = folder / "audit.jsonl"
     lines = log.read_bytes().splitlines(keepends=True)
     seventh = bytearray(lines[6])

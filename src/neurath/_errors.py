@@ -83,10 +83,12 @@ class AuditError(NeurathError):
 
     Attributes:
         entry: 1-based number of the first entry at fault, where known.
+        torn: Whether the fault is only a torn last line (an unfinished write).
     """
 
-    def __init__(self, reason: str, *, entry: int | None = None) -> None:
+    def __init__(self, reason: str, *, entry: int | None = None, torn: bool = False) -> None:
         self.entry = entry
+        self.torn = torn
         super().__init__(reason)
 
 

@@ -1,15 +1,13 @@
-"""``neurath audit verify RUN``: check a research run's hash-chained audit log."""
+"""``neurath audit verify RUN``: check a run's audit log, its results, and its anchors."""
 
 from __future__ import annotations
 
-import json
+import os
+from pathlib import Path
 
 import click
 
-from neurath.cli._main import cli
-
-AUDIT_FILE = "audit.jsonl"
-RESULTS_FILE = "results.json"
+from neurath.cli._main import cli, echo
 
 
 @cli.group()
@@ -19,25 +17,46 @@ def audit() -> None:
 
 @audit.command()
 @click.argument("run")
-def verify(run: str) -> None:
-    """Verify RUN's audit log: a run folder, a run id under ./runs, or the log file itself.
+@click.option(
+    "--ledger",
+    default=None,
+    help="Ledger holding run anchors (default: $NEURATH_LEDGER or .neurath/ledger.db).",
+)
+@click.option(
+    "--signing-key",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="The key the run was signed with (default: $NEURATH_SIGNING_KEY).",
+)
+def verify(run: str, ledger: str | None, signing_key: str | None) -> None:
+    """Verify RUN: a run folder, a run id under ./runs, or an audit log file.
 
-    Every entry's hash and its link to the entry before are checked; where the run's
-    results.json records the log's head hash, a cut-off tail is caught too.
+    Checks every entry's hash and its link to the entry before; for a finished run, that
+    results.json ends the log where it says and says what the log says (each target's
+    probabilities and truth, the study, the metrics recomputed); and the run's anchors: the
+    record in a ledger outside the folder and, with the key, the signature on anchor.json.
     """
-    from neurath._errors import AuditError
     from neurath.research import verify_audit
     from neurath.testbed import RunFolder
+    from neurath.testbed._verify import home_ledger, read_signing_key, verify_run
 
     path = RunFolder.find(run).path
-    folder = path if path.is_dir() else None
-    log = folder / AUDIT_FILE if folder else path
-    head = None
-    if folder and (folder / RESULTS_FILE).exists():
-        try:
-            head = json.loads((folder / RESULTS_FILE).read_text()).get("audit_head")
-        except ValueError:
-            raise AuditError(f"{folder / RESULTS_FILE}: not valid JSON") from None
-    report = verify_audit(log, head=head)
-    tail = "; head matches results.json" if head else ""
-    click.echo(f"{log}: audit log intact, {report.entries} entries, head {report.head[:12]}{tail}")
+    if not path.is_dir():
+        report = verify_audit(path)
+        echo(f"{path}: audit log intact, {report.entries} entries, head {report.head[:12]}")
+        return
+    key_file = signing_key or os.environ.get("NEURATH_SIGNING_KEY") or None
+    key = read_signing_key(key_file) if key_file else None
+    check = verify_run(RunFolder(path), ledger=Path(ledger) if ledger else home_ledger(), key=key)
+    echo(f"{path}: audit log intact, {check.entries} entries, head {check.head[:12]}")
+    if check.results is None:
+        echo("  no results.json: the run did not finish (its tail cannot be checked)")
+        return
+    echo(f"  results.json agrees with the log: {check.results} targets, metrics recomputed")
+    for line in check.anchors:
+        echo(f"  {line}")
+    if check.unanchored:
+        echo(
+            "  not anchored outside the run folder: a consistently rewritten log would pass "
+            "(anchor runs in a ledger, or sign them with --signing-key)"
+        )

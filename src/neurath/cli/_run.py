@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from rich.markup import escape
 from rich.progress import TaskID
 from rich.table import Table
 
-from neurath.cli._main import cli, progress_bar, stdout_console
+from neurath.cli._main import cli, echo, progress_bar, stdout_console
 
 _STAGES = {
     "build": "build organisms",
@@ -35,8 +36,27 @@ _STAGES = {
 )
 @click.option("--runs", "runs_dir", default="runs", show_default=True, help="Where run folders go.")
 @click.option("--controller", default=None, help="Override the study's controller.")
-@click.option("--budget", type=int, default=None, help="Override the study's query budget.")
+@click.option(
+    "--budget",
+    type=click.IntRange(0, 10**12),
+    default=None,
+    help="Override the study's query budget.",
+)
 @click.option("--run-id", default=None, help="Name the run folder (default: time-stamped).")
+@click.option(
+    "--anchor",
+    "anchor_ledger",
+    default=None,
+    help="Ledger outside the run folder where the finished run is anchored "
+    "(default: $NEURATH_LEDGER or .neurath/ledger.db).",
+)
+@click.option("--no-anchor", is_flag=True, help="Do not anchor the run in a ledger.")
+@click.option(
+    "--signing-key",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="File with a secret to sign the run's anchor (default: $NEURATH_SIGNING_KEY).",
+)
 def run(
     study_file: str | None,
     resume: str | None,
@@ -45,6 +65,9 @@ def run(
     controller: str | None,
     budget: int | None,
     run_id: str | None,
+    anchor_ledger: str | None,
+    no_anchor: bool,
+    signing_key: str | None,
 ) -> None:
     """Run STUDY (default: the embedded default study) and score it against ground truth.
 
@@ -54,9 +77,13 @@ def run(
     results.json, the ledger and the audit log.
     """
     from neurath.report import write_report
-    from neurath.testbed import default_study, load_run, load_study, run_study
+    from neurath.testbed import RunFolder, default_study, load_run, load_study, run_study
+    from neurath.testbed._verify import home_ledger, read_signing_key
 
-    if resume:
+    key_file = signing_key or os.environ.get("NEURATH_SIGNING_KEY") or None
+    key = read_signing_key(key_file) if key_file else None
+    anchor = None if no_anchor else (anchor_ledger or home_ledger())
+    if resume is not None:
         if study_file:
             raise click.UsageError("give either STUDY or --resume RUN, not both")
         study, folder = load_run(resume)
@@ -69,12 +96,15 @@ def run(
         updates["controller_options"] = {}
     if budget is not None:
         updates["budget"] = study.budget.model_copy(update={"queries": budget})
-    if updates and resume:
+    if updates and resume is not None:
         raise click.UsageError(
             "a resumed run keeps its study; --controller and --budget do not apply"
         )
     if updates:
         study = study.model_validate({**study.model_dump(), **updates})
+    if resume is None:
+        # Named now (and checked), so an interrupt can say which run to resume.
+        run_id = RunFolder.new(runs_dir, study, run_id).id
     # A kill (SIGTERM) stops like Ctrl-C: the audit log is flushed entry by entry already.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with progress_bar("{task.description}", transient=False) as bar:
@@ -92,14 +122,16 @@ def run(
                 runs_dir=runs_dir,
                 organisms_dir=organisms_dir,
                 run_id=run_id,
-                resume=bool(resume),
+                resume=resume is not None,
                 progress=update,
+                anchor_ledger=anchor,
+                signing_key=key,
             )
         except KeyboardInterrupt:
             bar.stop()
-            click.echo(
+            echo(
                 "neurath: interrupted; continue with: neurath run --resume "
-                f"{Path(runs_dir) / (run_id or '<run id>')}",
+                f"{Path(runs_dir) / str(run_id)}",
                 err=True,
             )
             raise SystemExit(130) from None

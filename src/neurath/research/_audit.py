@@ -64,7 +64,8 @@ def verify_audit(path: str | Path, *, head: str | None = None) -> AuditReport:
     """Check the whole chain of an audit log (and, if given, that it ends at ``head``).
 
     Raises:
-        AuditError: Naming the first entry that does not hold, and why.
+        AuditError: Naming the first entry that does not hold, and why (``torn`` set when only
+            the last line is an unfinished write).
     """
     file = Path(path)
     if not file.exists():
@@ -73,26 +74,10 @@ def verify_audit(path: str | Path, *, head: str | None = None) -> AuditReport:
     seen: dict[str, int] = {GENESIS: 0}
     with file.open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
+            if not raw.endswith(b"\n"):
+                _check_torn(file, number, raw, prev)
             entry = _parse(file, number, raw)
-            body = {k: v for k, v in entry.items() if k != "hash"}
-            if entry.get("seq") != number:
-                raise AuditError(
-                    f"{file}: entry {number} has sequence number {entry.get('seq')!r}: entries "
-                    "were removed, added or reordered",
-                    entry=number,
-                )
-            if entry.get("prev") != prev:
-                raise AuditError(
-                    f"{file}: entry {number} does not follow entry {number - 1} (its 'prev' is "
-                    "not that entry's hash): an earlier entry was changed or removed",
-                    entry=number,
-                )
-            if _digest(body) != entry.get("hash"):
-                raise AuditError(
-                    f"{file}: entry {number} ({entry.get('action', '?')}) was altered: its "
-                    "content does not match its hash",
-                    entry=number,
-                )
+            _check_entry(file, number, entry, prev)
             prev, count = str(entry["hash"]), number
             seen[prev] = number
     if head is not None and head != prev:
@@ -111,10 +96,66 @@ def verify_audit(path: str | Path, *, head: str | None = None) -> AuditReport:
     return AuditReport(count, prev)
 
 
+def _check_entry(file: Path, number: int, entry: dict[str, Any], prev: str) -> None:
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    if entry.get("seq") != number:
+        raise AuditError(
+            f"{file}: entry {number} has sequence number {entry.get('seq')!r}: entries "
+            "were removed, added or reordered",
+            entry=number,
+        )
+    if entry.get("prev") != prev:
+        raise AuditError(
+            f"{file}: entry {number} does not follow entry {number - 1} (its 'prev' is "
+            "not that entry's hash): an earlier entry was changed or removed",
+            entry=number,
+        )
+    if _digest(body) != entry.get("hash"):
+        raise AuditError(
+            f"{file}: entry {number} ({entry.get('action', '?')}) was altered: its "
+            "content does not match its hash",
+            entry=number,
+        )
+
+
+def _check_torn(file: Path, number: int, raw: bytes, prev: str) -> None:
+    """The last line has no newline: a write cut short (a kill, a full disk) unless it is a
+    whole entry that holds."""
+    try:
+        entry = json.loads(raw.decode("utf-8"))
+        if isinstance(entry, dict):
+            _check_entry(file, number, entry, prev)
+            return
+    except (UnicodeDecodeError, ValueError, AuditError):
+        pass
+    raise AuditError(
+        f"{file}: entry {number} is torn (the last write was cut short, {len(raw)} bytes); "
+        "the entries before it hold: 'neurath run --resume' repairs it",
+        entry=number,
+        torn=True,
+    )
+
+
+def first_entry(path: str | Path) -> AuditEntry | None:
+    """The log's first entry, checked (None for an empty log): what the run started as."""
+    file = Path(path)
+    with file.open("rb") as fh:
+        raw = fh.readline(1 << 24)
+    if not raw.strip():
+        return None
+    entry = _parse(file, 1, raw)
+    _check_entry(file, 1, entry, GENESIS)
+    return _entry(entry)
+
+
+def _entry(e: dict[str, Any]) -> AuditEntry:
+    return AuditEntry(e["seq"], e["time"], e["actor"], e["action"], e["data"], e["prev"], e["hash"])
+
+
 def _parse(file: Path, number: int, raw: bytes) -> dict[str, Any]:
     try:
         entry = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise AuditError(
             f"{file}: entry {number} is not valid JSON: the line was altered", entry=number
         ) from None
@@ -123,19 +164,60 @@ def _parse(file: Path, number: int, raw: bytes) -> dict[str, Any]:
     return entry
 
 
+class TornTail(NamedTuple):
+    """What :class:`AuditLog` cut off a log whose last write was torn."""
+
+    entry: int
+    """The number the torn entry would have had."""
+    size: int
+    """Bytes removed."""
+    sha256: str
+    """Their hash (so the repair can be audited)."""
+
+
+def _repair_torn_tail(file: Path, error: AuditError) -> TornTail:
+    """Cut a torn last line off ``file`` once the chain before it verifies."""
+    data = file.read_bytes()
+    cut = data.rfind(b"\n") + 1
+    torn = data[cut:]
+    with file.open("r+b") as fh:
+        fh.truncate(cut)
+        fh.flush()
+        os.fsync(fh.fileno())
+    try:
+        verify_audit(file)
+    except AuditError:  # pragma: no cover - the chain was verified up to the torn line
+        file.write_bytes(data)
+        raise error from None
+    return TornTail(error.entry or 0, len(torn), hashlib.sha256(torn).hexdigest())
+
+
 class AuditLog:
     """An append-only, hash-chained log in one file; reopening continues the chain.
 
     Args:
         path: The log file (created if missing). An existing log is verified first, so a run
             never extends a broken chain.
+        repair: Cut off a torn last line (a write the process was killed in) when every entry
+            before it verifies; what was cut is in :attr:`repaired`. Only the one writer of a
+            run (holding its folder's lock) may repair.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, repair: bool = False) -> None:
         self.path = Path(path)
+        self.repaired: TornTail | None = None
         if self.path.exists():
-            report = verify_audit(self.path)
+            try:
+                report = verify_audit(self.path)
+            except AuditError as exc:
+                if not (repair and exc.torn):
+                    raise
+                self.repaired = _repair_torn_tail(self.path, exc)
+                report = verify_audit(self.path)
             self._seq, self._head = report.entries, report.head
+            if report.entries and not self.path.read_bytes().endswith(b"\n"):
+                with self.path.open("ab") as fh:  # a whole last entry whose newline was lost
+                    fh.write(b"\n")
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.touch()
@@ -182,12 +264,4 @@ class AuditLog:
     def entries(self) -> list[AuditEntry]:
         """Every entry, oldest first (the chain is verified on the way)."""
         verify_audit(self.path)
-        out = []
-        for raw in self.path.read_text(encoding="utf-8").splitlines():
-            e = json.loads(raw)
-            out.append(
-                AuditEntry(
-                    e["seq"], e["time"], e["actor"], e["action"], e["data"], e["prev"], e["hash"]
-                )
-            )
-        return out
+        return [_entry(json.loads(raw)) for raw in self.path.read_text("utf-8").splitlines()]

@@ -32,6 +32,9 @@ class RunStarted(_Event):
     neurath_version: str
     organisms: str | None = None
     """The organism store the run was built and calibrated in (a resumed run uses it)."""
+    seal_sha256: str | None = None
+    """Hash of the run's seal (which organism each target is, and its key): a resumed run
+    refuses a seal that differs."""
 
 
 class RunResumed(_Event):
@@ -39,6 +42,16 @@ class RunResumed(_Event):
 
     action: Literal["run_resumed"] = "run_resumed"
     results_replayed: int
+
+
+class TailRepaired(_Event):
+    """A resumed run found the log's last line torn (killed mid-write) and cut it off; the
+    chain before it verified."""
+
+    action: Literal["tail_repaired"] = "tail_repaired"
+    entry: int
+    size: int
+    sha256: str
 
 
 class ResearchDone(_Event):
@@ -175,6 +188,7 @@ class ToolResult(_Event):
 AuditEvent = Annotated[
     RunStarted
     | RunResumed
+    | TailRepaired
     | ResearchDone
     | Assessed
     | Unsealed

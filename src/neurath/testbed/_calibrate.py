@@ -41,7 +41,8 @@ def calibrate_suite(
     from neurath.experiments._battery import DEFAULT_BATTERY, run_battery
 
     store = store if isinstance(store, OrganismStore) else OrganismStore(store)
-    labels = store.calibration_labels()
+    ids = [s.id for s in suite.organisms]
+    labels = store.calibration_labels(ids)
     wanted = [s.id for s in suite.organisms if s.group == "calibration"]
     missing = [o for o in wanted if o not in labels]
     if missing:
@@ -50,7 +51,7 @@ def calibrate_suite(
             "(run 'neurath organisms build' with the same suite)"
         )
     battery_params = {k: dict(v) for k, v in (params or {}).items()}
-    context = {"references": store.references()}
+    context = {"references": store.references(ids)}
     skipped: list[str] = []
     results: dict[str, list[ExperimentResult]] = {}
     for i, oid in enumerate(wanted):

@@ -7,20 +7,30 @@
         audit.jsonl       every action and result, hash-chained
         ledger.db         findings (as they were made) and assessments
         calibration.json  the calibration the findings were made with
+        seal.json         which organism each target is, and the seal's key (never shown to
+                          research; its hash is in the log's first entry)
         results.json      metrics, targets, the audit log's head hash (written last)
+        anchor.json       the head, results hash and (with a key) their signature
         report.html       written from the files above by whoever asks for it
+        .lock             held by the one command writing the folder
 """
 
 from __future__ import annotations
 
+import errno
+import json
+import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from neurath._errors import ResearchError
+from neurath._errors import NeurathError, ResearchError
+from neurath._names import child, slug
 from neurath.research._events import RunStarted
 from neurath.testbed._results import RunResults
 from neurath.testbed._study import Study
@@ -28,7 +38,7 @@ from neurath.testbed._study import Study
 
 def new_run_id(study: Study) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{study.name}-{secrets.token_hex(2)}"
+    return f"{stamp}-{slug(study.name)}-{secrets.token_hex(2)}"
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,14 @@ class RunFolder:
         return self.path / "calibration.json"
 
     @property
+    def seal_file(self) -> Path:
+        return self.path / "seal.json"
+
+    @property
+    def anchor_file(self) -> Path:
+        return self.path / "anchor.json"
+
+    @property
     def results_file(self) -> Path:
         return self.path / "results.json"
 
@@ -71,26 +89,63 @@ class RunFolder:
         return self.results_file.exists()
 
     @classmethod
-    def create(cls, runs_dir: str | Path, study: Study, run_id: str | None = None) -> RunFolder:
-        """A new, empty run folder under ``runs_dir``, holding the study.
+    def new(cls, runs_dir: str | Path, study: Study, run_id: str | None = None) -> RunFolder:
+        """The folder a new run would have under ``runs_dir`` (nothing is written).
 
         Raises:
-            ResearchError: A non-empty folder of that name exists.
+            NeurathError: ``run_id`` cannot name a folder (a path, ``..``, odd characters).
         """
-        folder = cls(Path(runs_dir) / (run_id or new_run_id(study)))
-        if folder.path.exists() and any(folder.path.iterdir()):
-            raise ResearchError(f"{folder.path}: a run folder of that name exists (use --resume)")
-        folder.path.mkdir(parents=True, exist_ok=True)
-        folder.write_study(study)
-        return folder
+        return cls(child(runs_dir, run_id or new_run_id(study), "run id"))
+
+    def start(self, study: Study) -> None:
+        """Make the folder a new run's, holding the study (call it holding :meth:`lock`).
+
+        Raises:
+            ResearchError: The folder already holds a run.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        if any(p.name != ".lock" for p in self.path.iterdir()):
+            raise ResearchError(f"{self.path}: a run folder of that name exists (use --resume)")
+        self.write_study(study)
 
     @classmethod
     def find(cls, run: str | Path) -> RunFolder:
-        """``run`` as given if it exists, else the run of that id under ``./runs``."""
+        """``run`` as given if it exists, else the run of that id under ``./runs``.
+
+        Raises:
+            ResearchError: ``run`` is empty, or neither a folder nor a run id.
+        """
+        if not str(run).strip():
+            raise ResearchError("no run given: name a run folder or a run id")
         path = Path(run)
-        if not path.exists() and (Path("runs") / str(run)).exists():
-            return cls(Path("runs") / str(run))
-        return cls(path)
+        if path.exists():
+            return cls(path)
+        try:
+            return cls(child("runs", str(run), "run id"))
+        except NeurathError:
+            raise ResearchError(f"{run}: no such run folder") from None
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder for one writer: a second command on the same run is refused (the
+        lock is the kernel's, so a killed process never leaves it held)."""
+        import fcntl
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                raise ResearchError(
+                    f"{self.path}: another neurath command is writing this run; wait for it "
+                    "to finish (or stop it) and try again"
+                ) from None
+            yield
+        finally:
+            os.close(fd)
 
     def check_resumable(self) -> None:
         """Raises :class:`ResearchError` unless the run started and did not finish."""
@@ -103,21 +158,40 @@ class RunFolder:
         self.study_file.write_text(study.model_dump_json(indent=2) + "\n")
 
     def read_study(self) -> Study:
-        if not self.study_file.exists():
-            raise ResearchError(f"{self.path}: not a run folder (no study.json)")
+        """The study the run started with, as its audit log's first entry records it (the
+        chain up to it verified). ``study.json`` is a copy for people; one that differs was
+        edited, and is refused rather than adopted.
+
+        Raises:
+            ResearchError: The log does not open with a study, or study.json differs from it.
+        """
         try:
-            return Study.model_validate_json(self.study_file.read_text())
+            study = Study.model_validate(self.started().study)
         except ValidationError as exc:
             raise ResearchError(
-                f"{self.study_file}: not a neurath study: {exc.errors()[0]['msg']}"
+                f"{self.audit_file}: its first entry is not a neurath study: "
+                f"{exc.errors()[0]['msg']}"
             ) from None
+        if self.study_file.exists():
+            try:
+                copy = Study.model_validate_json(_read_small(self.study_file))
+            except (ValidationError, OSError):
+                copy = None
+            if copy != study:
+                raise ResearchError(
+                    f"{self.study_file} differs from the study this run started with (the audit "
+                    "log's first entry): it was edited. Restore it, or start a new run"
+                )
+        return study
 
     def started(self) -> RunStarted:
         """The run's first audit entry: what it started as."""
-        from neurath.research._audit import AuditLog
+        from neurath.research._audit import first_entry
 
-        entries = AuditLog(self.audit_file).entries()
-        event = entries[0].event if entries else None
+        if not self.audit_file.exists():
+            raise ResearchError(f"{self.path}: no run there (no audit.jsonl)")
+        first = first_entry(self.audit_file)
+        event = first.event if first is not None else None
         if not isinstance(event, RunStarted):
             raise ResearchError(f"{self.audit_file}: the log does not open with run_started")
         return event
@@ -128,11 +202,29 @@ class RunFolder:
         tmp.write_text(results.model_dump_json(indent=2) + "\n")
         tmp.replace(self.results_file)
 
+    def recorded_head(self) -> str | None:
+        """The audit head ``results.json`` records (None: no results), read without
+        validating the rest of the file."""
+        if not self.finished:
+            return None
+        try:
+            data = json.loads(_read_small(self.results_file))
+        except OSError as exc:
+            raise ResearchError(f"{self.results_file}: cannot read: {exc.strerror}") from None
+        except (ValueError, RecursionError):
+            raise ResearchError(f"{self.results_file}: not valid JSON") from None
+        head = data.get("audit_head") if isinstance(data, dict) else None
+        if not isinstance(head, str):
+            raise ResearchError(f"{self.results_file}: records no audit head")
+        return head
+
     def read_results(self) -> RunResults:
         if not self.finished:
             raise ResearchError(f"{self.path}: the run has no results (it did not finish)")
         try:
-            return RunResults.model_validate_json(self.results_file.read_text())
+            return RunResults.model_validate_json(_read_small(self.results_file))
+        except OSError as exc:
+            raise ResearchError(f"{self.results_file}: cannot read: {exc.strerror}") from None
         except ValidationError as exc:
             raise ResearchError(
                 f"{self.results_file}: not neurath run results: {exc.errors()[0]['msg']}"
@@ -142,4 +234,26 @@ class RunFolder:
 def load_run(run: str | Path) -> tuple[Study, str]:
     """The study and folder of an existing run (to resume it)."""
     folder = RunFolder.find(run)
+    folder.check_resumable()
     return folder.read_study(), str(folder.path)
+
+
+MAX_RUN_FILE = 64 * 2**20
+"""The largest study.json or results.json read (a run's own files are far smaller)."""
+
+
+def _read_small(path: Path) -> str:
+    """A run file's text: a regular file under :data:`MAX_RUN_FILE` (nothing else is read)."""
+    import stat
+
+    with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NONBLOCK)) as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ResearchError(f"{path}: not a regular file")
+        data = fh.read(MAX_RUN_FILE + 1)
+    if len(data) > MAX_RUN_FILE:
+        raise ResearchError(f"{path}: larger than {MAX_RUN_FILE >> 20} MiB: not a run file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ResearchError(f"{path}: not UTF-8 text") from None

@@ -25,6 +25,7 @@ from neurath.testbed._stages import (
 )
 from neurath.testbed._store import OrganismStore
 from neurath.testbed._study import Study
+from neurath.testbed._verify import anchor_run
 
 
 def run_study(
@@ -35,33 +36,60 @@ def run_study(
     run_id: str | None = None,
     resume: bool = False,
     progress: StudyProgress | None = None,
+    anchor_ledger: str | Path | None = None,
+    signing_key: bytes | None = None,
 ) -> RunResults:
     """Run (or, with ``resume``, continue) a study and write its run folder.
 
     The report is not written here: :func:`neurath.report.write_report` makes it from the
-    finished run folder.
+    finished run folder. The folder is locked while this runs: a second ``run_study`` on it
+    (a concurrent resume) is refused.
 
     Args:
-        study: What to run.
+        study: What to run. A resumed run must be given the study its audit log started
+            with (:func:`neurath.testbed.load_run` reads it from there).
         runs_dir: Where run folders go.
         organisms_dir: The organism store the suite is built in (default:
             ``$NEURATH_ORGANISMS`` or ``.neurath/organisms``).
         run_id: The run's folder name (default: a new time-stamped id).
         resume: Continue the run ``run_id``: finished actions are read back from its audit
             log and not redone, and findings already in its ledger are not recorded again.
+        anchor_ledger: A ledger outside the run folder where the finished run's head and
+            results hash are recorded (None: none).
+        signing_key: A secret to sign the run's anchor with (None: unsigned).
     """
+    if resume:
+        if not run_id:
+            raise ResearchError("resume needs the run's id")
+        run = RunFolder.find(Path(runs_dir) / run_id)
+    else:
+        run = RunFolder.new(runs_dir, study, run_id)
+    with run.lock():
+        results = _run_locked(study, run, organisms_dir, resume, progress or _quiet)
+        anchor_run(run, results, ledger=anchor_ledger, key=signing_key)
+    return results
+
+
+def _run_locked(
+    study: Study,
+    run: RunFolder,
+    organisms_dir: str | Path | None,
+    resume: bool,
+    say: StudyProgress,
+) -> RunResults:
     start = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    say = progress or _quiet
     started = None
     if resume:
-        run = RunFolder.find(Path(runs_dir) / str(run_id))
         run.check_resumable()
-        run.write_study(study)
+        if run.read_study() != study:
+            raise ResearchError(
+                f"{run.path}: a resumed run keeps the study its audit log started with"
+            )
         started = run.started()
         organisms_dir = organisms_dir or started.organisms
     else:
-        run = RunFolder.create(runs_dir, study, run_id)
+        run.start(study)
     built = build(study, OrganismStore(organisms_dir), say)
     calibrated = calibrate(study, built, say)
     if started is not None and started.calibration != calibrated.calibration.id:
@@ -71,7 +99,9 @@ def run_study(
             "organism store it started with (--organisms)"
         )
     calibrated.calibration.save(run.calibration_file)
-    sealed = seal(study, built)
+    sealed = seal(study, built, run)
+    if started is not None and started.seal_sha256 not in (None, sealed.digest):
+        raise ResearchError(f"{run.seal_file}: not the seal this run started with (edited)")
     with Ledger(run.ledger_file, author=f"neurath run ({study.controller})") as ledger:
         researched = research(study, run, built, calibrated, sealed, ledger, resume=resume, say=say)
         assessed = assess(study, researched, ledger, say)

@@ -11,8 +11,12 @@ order; each can also be run (and tested) on its own.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import math
-import random
+import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +36,7 @@ from neurath.research._events import (
     ResearchDone,
     RunResumed,
     RunStarted,
+    TailRepaired,
     TargetP,
     Unsealed,
 )
@@ -101,18 +106,50 @@ def calibrate(study: Study, built: Built, say: StudyProgress = _quiet) -> Calibr
 class Sealed:
     targets: dict[str, str]
     """Opaque target id -> organism id (known only to the study, never to research)."""
+    key: str
+    """A random key, new for each run: targets' weights hashes are shown keyed with it, so
+    nothing research sees links a target to its organism's card."""
+
+    @property
+    def digest(self) -> str:
+        """What the run's first audit entry records of the seal."""
+        text = json.dumps({"key": self.key, "targets": self.targets}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def weights(self, sha256: str | None) -> str | None:
+        """A weights hash as research sees it: keyed, so equal weights stay equal within the
+        run (shared-lineage factors still hold) but match no card."""
+        if sha256 is None:
+            return None
+        return hmac.new(self.key.encode(), sha256.encode(), hashlib.sha256).hexdigest()
 
 
-def seal(study: Study, built: Built) -> Sealed:
-    """A shuffled numbering of the test organisms, so neither names nor order give away which
-    organism (and so which archetype) a target is."""
+def seal(study: Study, built: Built, run: RunFolder) -> Sealed:
+    """A random numbering of the test organisms, drawn once per run and kept in the run's
+    ``seal.json`` (read back on resume), so neither names, order nor the study's seed give
+    away which organism (and so which archetype) a target is."""
     test_ids = [s.id for s in built.suite.organisms if s.group == "test"]
     if not test_ids:
         raise ResearchError(f"suite {built.suite.name!r} has no test organisms to study")
+    if run.seal_file.exists():
+        try:
+            data = json.loads(run.seal_file.read_text(encoding="utf-8"))
+            sealed = Sealed({str(k): str(v) for k, v in data["targets"].items()}, str(data["key"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            raise ResearchError(f"{run.seal_file}: not this run's seal (unreadable)") from None
+        if sorted(sealed.targets.values()) != sorted(test_ids):
+            raise ResearchError(f"{run.seal_file}: its targets are not the suite's test group")
+        return sealed
     order = list(test_ids)
-    random.Random(f"seal-{study.seed}").shuffle(order)
+    secrets.SystemRandom().shuffle(order)
     width = max(2, len(str(len(order))))
-    return Sealed({f"target-{i + 1:0{width}d}": oid for i, oid in enumerate(order)})
+    sealed = Sealed(
+        {f"target-{i + 1:0{width}d}": oid for i, oid in enumerate(order)}, secrets.token_hex(16)
+    )
+    fd = os.open(run.seal_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump({"key": sealed.key, "targets": sealed.targets}, fh, indent=2)
+    return sealed
 
 
 # -- research ------------------------------------------------------------------------------
@@ -137,10 +174,12 @@ def research(
     every finding in ``ledger`` as it is made; a resumed run first replays its log."""
     info = get_controller(study.controller)
     ctrl = make_controller(study.controller, study.controller_options)
-    audit = AuditLog(run.audit_file)
+    audit = AuditLog(run.audit_file, repair=resume)
     queries = study.budget.queries
     env = ResearchEnvironment(
-        targets={tid: _loader(built.store, oid, tid) for tid, oid in sealed.targets.items()},
+        targets={
+            tid: _loader(built.store, oid, tid, sealed) for tid, oid in sealed.targets.items()
+        },
         budget=study.budget,
         audit=audit,
         actor=study.controller,
@@ -152,11 +191,13 @@ def research(
         allowed=study.experiments,
         ledger=ledger,
         source=f"neurath run {run.id}",
-        context={"references": built.store.references()},
+        context={"references": built.store.references(s.id for s in built.suite.organisms)},
         on_result=lambda tool, target, _: say(
             "research", env.spent.queries, queries, f"{tool} on {target}"
         ),
     )
+    if audit.repaired is not None:
+        audit.append(TailRepaired(**audit.repaired._asdict()), actor="neurath")
     if resume:
         audit.append(RunResumed(results_replayed=env.replay()), actor="neurath")
     else:
@@ -168,6 +209,7 @@ def research(
             targets=list(sealed.targets),
             neurath_version=__version__,
             organisms=str(built.store.root.resolve()),
+            seal_sha256=sealed.digest,
         )
         audit.append(started, actor="neurath")
     say("research", env.spent.queries, queries, "starting")
@@ -176,11 +218,14 @@ def research(
     return Researched(env, info)
 
 
-def _loader(store: OrganismStore, oid: str, tid: str) -> Callable[[], Any]:
+def _loader(store: OrganismStore, oid: str, tid: str, sealed: Sealed) -> Callable[[], Any]:
     def load() -> Any:
         model = store.load(oid, as_id=tid)
-        # The folder's name would give the organism (and so its archetype) away.
-        model.card = model.card.model_copy(update={"source": "sealed"})
+        # The folder's name, or the weights' hash (on the organism's card), would give the
+        # organism (and so its archetype) away.
+        card = model.card
+        update = {"source": "sealed", "weights_sha256": sealed.weights(card.weights_sha256)}
+        model.card = card.model_copy(update=update)
         return model
 
     return load
@@ -251,7 +296,10 @@ def unseal_and_score(
                 update={"organism": card.id, "archetype": card.archetype, "scheming": card.scheming}
             )
         )
-    unsealed = {o.id: {"organism": o.organism, "scheming": o.scheming} for o in outcomes}
+    unsealed = {
+        o.id: {"organism": o.organism, "scheming": o.scheming, "archetype": o.archetype}
+        for o in outcomes
+    }
     audit.append(Unsealed(targets=unsealed), actor="neurath")
     truth = [bool(o.scheming) for o in outcomes]
     groups = [str(o.archetype) for o in outcomes]

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from neurath._errors import NeurathError
+from neurath._names import check_name, child
 from neurath.models._local import MARKER
 from neurath.organisms._archetypes import ArchetypeParams
 
@@ -81,7 +82,7 @@ class OrganismStore:
 
     def model_dir(self, organism_id: str) -> Path:
         """The transformers folder of an organism (built or not)."""
-        return self.root / "models" / organism_id
+        return child(self.root / "models", organism_id, "organism id")
 
     def is_built(self, organism_id: str) -> bool:
         """Whether the organism's folder holds a finished build."""
@@ -108,13 +109,21 @@ class OrganismStore:
         """Store an organism's ground truth (the build does, once its model is saved)."""
         folder = self.root / "cards"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{card.id}.json").write_text(card.model_dump_json(indent=2))
+        path = folder / f"{check_name(card.id, 'organism id')}.json"
+        path.write_text(card.model_dump_json(indent=2))
 
     def write_groups(self, groups: Mapping[str, str]) -> None:
-        """Record which organisms are calibration and which test organisms."""
+        """Record which organisms are calibration and which test organisms. Several suites
+        may be built into one store: the index gains this suite's organisms and keeps the
+        others' (written whole, then renamed, so a reader never sees half of it)."""
         folder = self.root / "cards"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / GROUPS_INDEX).write_text(json.dumps(dict(groups), indent=2) + "\n")
+        index = folder / GROUPS_INDEX
+        merged = self.groups() if index.exists() else {}
+        merged.update(groups)
+        tmp = folder / f"{GROUPS_INDEX}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(dict(sorted(merged.items())), indent=2) + "\n")
+        tmp.replace(index)
 
     def groups(self) -> dict[str, str]:
         """Organism id -> ``calibration`` or ``test``.
@@ -131,22 +140,30 @@ class OrganismStore:
         groups: dict[str, str] = json.loads(index.read_text())
         return groups
 
-    def calibration_labels(self) -> dict[str, bool]:
+    def calibration_labels(self, only: Iterable[str] | None = None) -> dict[str, bool]:
         """Calibration-group organism id -> whether it schemes (sorted by id). Only
-        calibration cards are opened; a test organism's ground truth is never read."""
+        calibration cards are opened; a test organism's ground truth is never read.
+
+        Args:
+            only: The organisms to consider (a suite's); default: every one in the store.
+        """
         groups = self.groups()
+        if only is not None:
+            wanted = set(only)
+            groups = {k: v for k, v in groups.items() if k in wanted}
         return {
             oid: self._card(oid).scheming
             for oid, group in sorted(groups.items())
             if group == "calibration"
         }
 
-    def references(self) -> list[Reference]:
-        """The calibration group as labelled reference models (a probe's trainers)."""
+    def references(self, only: Iterable[str] | None = None) -> list[Reference]:
+        """The calibration group (of the organisms ``only``, default all) as labelled
+        reference models (a probe's trainers)."""
         from neurath.experiments._probe import Reference
 
         out = []
-        for oid, scheming in self.calibration_labels().items():
+        for oid, scheming in self.calibration_labels(only).items():
             out.append(
                 Reference(
                     id=oid,
@@ -162,7 +179,7 @@ class OrganismStore:
         return {oid: self._card(oid) for oid in organism_ids}
 
     def _card(self, organism_id: str) -> OrganismCard:
-        path = self.root / "cards" / f"{organism_id}.json"
+        path = self.root / "cards" / f"{check_name(organism_id, 'organism id')}.json"
         try:
             return OrganismCard.model_validate_json(path.read_text())
         except FileNotFoundError:
