@@ -116,6 +116,11 @@ def test_special_files_are_not_read(tmp_path: Path) -> None:
     assert "not a regular file" in refused(tmp_path, "assess", "/dev/zero")
     line = refused(tmp_path, "organisms", "build", "--suite", "/dev/zero")
     assert "not a regular file" in line
+    run = tmp_path / "run"
+    run.mkdir()
+    os.mkfifo(run / "audit.jsonl")  # a run folder whose log is a pipe
+    assert "not a regular file" in refused(tmp_path, "audit", "verify", str(run))
+    assert "not a regular file" in refused(tmp_path, "run", "--resume", str(run))
 
 
 def test_yaml_alias_expansion_is_bounded(tmp_path: Path) -> None:

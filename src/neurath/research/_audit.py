@@ -68,8 +68,7 @@ def verify_audit(path: str | Path, *, head: str | None = None) -> AuditReport:
             the last line is an unfinished write).
     """
     file = Path(path)
-    if not file.exists():
-        raise AuditError(f"{file}: no audit log there")
+    _check_regular(file)
     prev, count = GENESIS, 0
     seen: dict[str, int] = {GENESIS: 0}
     with file.open("rb") as fh:
@@ -139,6 +138,7 @@ def _check_torn(file: Path, number: int, raw: bytes, prev: str) -> None:
 def first_entry(path: str | Path) -> AuditEntry | None:
     """The log's first entry, checked (None for an empty log): what the run started as."""
     file = Path(path)
+    _check_regular(file)
     with file.open("rb") as fh:
         raw = fh.readline(1 << 24)
     if not raw.strip():
@@ -146,6 +146,20 @@ def first_entry(path: str | Path) -> AuditEntry | None:
     entry = _parse(file, 1, raw)
     _check_entry(file, 1, entry, GENESIS)
     return _entry(entry)
+
+
+def _check_regular(file: Path) -> None:
+    """An audit log is a regular file: a pipe or a device would block or never end."""
+    import stat
+
+    try:
+        mode = file.stat().st_mode
+    except FileNotFoundError:
+        raise AuditError(f"{file}: no audit log there") from None
+    except OSError as exc:
+        raise AuditError(f"{file}: cannot read the audit log: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise AuditError(f"{file}: not a regular file, so not an audit log")
 
 
 def _entry(e: dict[str, Any]) -> AuditEntry:

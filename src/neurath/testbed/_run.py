@@ -202,6 +202,10 @@ class RunFolder:
         tmp.write_text(results.model_dump_json(indent=2) + "\n")
         tmp.replace(self.results_file)
 
+    def read_text(self, path: Path) -> str:
+        """One of the run's own files (seal, anchor): a regular, small, UTF-8 file only."""
+        return _read_small(path)
+
     def recorded_head(self) -> str | None:
         """The audit head ``results.json`` records (None: no results), read without
         validating the rest of the file."""

@@ -133,9 +133,9 @@ def seal(study: Study, built: Built, run: RunFolder) -> Sealed:
         raise ResearchError(f"suite {built.suite.name!r} has no test organisms to study")
     if run.seal_file.exists():
         try:
-            data = json.loads(run.seal_file.read_text(encoding="utf-8"))
+            data = json.loads(run.read_text(run.seal_file))
             sealed = Sealed({str(k): str(v) for k, v in data["targets"].items()}, str(data["key"]))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, ResearchError):
             raise ResearchError(f"{run.seal_file}: not this run's seal (unreadable)") from None
         if sorted(sealed.targets.values()) != sorted(test_ids):
             raise ResearchError(f"{run.seal_file}: its targets are not the suite's test group")

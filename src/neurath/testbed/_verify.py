@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
-from neurath._errors import AuditError, NeurathError
+from neurath._errors import AuditError, NeurathError, ResearchError
 from neurath.research._audit import AuditEntry, AuditLog, verify_audit
 from neurath.testbed._results import Metrics, RunResults, score
 from neurath.testbed._run import RunFolder
@@ -50,7 +50,7 @@ def read_signing_key(path: str | Path) -> bytes:
     """
     file = Path(path)
     try:
-        if not file.is_file():
+        if not file.is_file():  # is_file follows links and is False for pipes and devices
             raise NeurathError(f"signing key {file}: not a regular file")
         data = file.read_bytes()[: MAX_KEY_BYTES + 1].strip()
     except OSError as exc:
@@ -254,8 +254,8 @@ def _check_file_anchor(
             raise AuditError(f"{run.path}: no anchor.json, so no signature to check")
         return []
     try:
-        anchor = Anchor.model_validate_json(run.anchor_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        anchor = Anchor.model_validate_json(run.read_text(run.anchor_file))
+    except (OSError, ValueError, ResearchError) as exc:
         raise AuditError(f"{run.anchor_file}: not a run anchor: {exc}") from None
     if (anchor.audit_head, anchor.results_sha256) != (results.audit_head, digest):
         raise AuditError(f"{run.anchor_file}: does not match the log's head and results")
