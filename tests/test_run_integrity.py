@@ -294,3 +294,27 @@ def test_a_calibration_file_works_from_any_folder(tiny_run, battery_suite, tmp_p
     findings = json.loads(result.stdout)["manifest"]["findings"]
     assert findings and all(f["params"]["calibration"] for f in findings)
     assert not list(elsewhere.iterdir())
+
+
+def test_an_interrupted_run_names_the_folder_to_resume(
+    tiny_run, battery_suite, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import signal
+    import time
+
+    study_file, _, _ = tiny_run
+    _, out = battery_suite
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "neurath", "run", str(study_file), "--organisms", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [*cmd, "--runs", str(runs)], env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not list(runs.glob("*/audit.jsonl")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    (folder,) = runs.iterdir()
+    assert f"continue with: neurath run --resume {folder}" in err
