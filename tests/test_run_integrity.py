@@ -318,3 +318,104 @@ def test_an_interrupted_run_names_the_folder_to_resume(
     assert proc.returncode == 130, err
     (folder,) = runs.iterdir()
     assert f"continue with: neurath run --resume {folder}" in err
+
+
+def test_a_forged_second_anchor_does_not_vouch_for_a_rewritten_run(
+    tiny_run, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Appending an anchor of the rewritten run (what run_study itself calls) is caught: the
+    ledger then holds two anchors of one run that disagree."""
+    from neurath.evidence import Ledger
+
+    _, runs, _ = tiny_run
+    ledger = tmp_path / "anchors.db"
+    shutil.copy(runs.parent / "anchors.db", ledger)
+    folder = _copy(tiny_run, tmp_path, "ref")
+    _rewrite_chain(folder)
+    forged = json.loads((folder / "anchor.json").read_text())
+    with Ledger(ledger) as store:
+        store.record_anchor(
+            "ref", forged["audit_head"], forged["audit_entries"], forged["results_sha256"]
+        )
+    with pytest.raises(AuditError, match="different anchors of run 'ref'"):
+        verify_run(RunFolder(folder), ledger=ledger)
+
+
+@pytest.mark.parametrize(
+    ("file", "edit", "named"),
+    [
+        ("seal.json", lambda t: t.replace('"key": "', '"key": "0'), "seal"),
+        ("study.json", lambda t: t.replace('"seed": 0', '"seed": 1'), "study"),
+        ("calibration.json", lambda t: t.replace('"id": "cal-', '"id": "cal-x'), "calibration"),
+    ],
+)
+def test_audit_verify_checks_the_folders_other_files(
+    tiny_run, tmp_path: Path, file, edit, named
+) -> None:  # type: ignore[no-untyped-def]
+    folder = _copy(tiny_run, tmp_path)
+    path = folder / file
+    before = path.read_text()
+    path.write_text(edit(before))
+    assert path.read_text() != before
+    with pytest.raises(Exception, match=named):
+        verify_run(RunFolder(folder))
+
+
+def test_audit_verify_checks_the_runs_ledger(tiny_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    folder = _copy(tiny_run, tmp_path)
+    with sqlite3.connect(folder / "ledger.db") as db:
+        db.execute("DROP TRIGGER findings_append_only_update")
+        db.execute('UPDATE findings SET body = replace(body, \'"se":\', \'"se": 0.5, "x":\')')
+    result = _cli("audit", "verify", str(folder), "--ledger", str(tmp_path / "none.db"))
+    assert result.exit_code == 2 and "ledger" in result.output
+
+
+def test_an_audit_line_with_a_repeated_key_is_refused(tiny_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = _copy(tiny_run, tmp_path)
+    log = folder / "audit.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    lines[2] = b'{"data":{"forged":"yes"},' + lines[2][1:]  # read first, hashed as the last
+    log.write_bytes(b"".join(lines))
+    with pytest.raises(AuditError, match="entry 3 is not valid JSON"):
+        verify_audit(log)
+
+
+def test_a_ledger_whose_chain_was_removed_is_not_rechained_by_checking_it(tmp_path: Path) -> None:
+    import sqlite3
+
+    from neurath._errors import LedgerError
+    from neurath.evidence import Ledger, verify_ledger
+
+    db = tmp_path / "l.db"
+    with Ledger(db) as ledger:
+        ledger.record_anchor("r", "a" * 64, 3, "b" * 64)
+    with sqlite3.connect(db) as conn:
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='trigger'"
+        ).fetchall():
+            conn.execute(f"DROP TRIGGER {name}")
+        conn.execute("DROP TABLE chain")
+        conn.execute("DELETE FROM _neurath_migrations WHERE name = '0004_row_chain'")
+    with pytest.raises(LedgerError, match="lacks migration 0004_row_chain"):
+        verify_ledger(db)
+    with sqlite3.connect(db) as conn:  # and checking it wrote nothing
+        assert not conn.execute("SELECT name FROM sqlite_master WHERE name='chain'").fetchall()
+
+
+def test_a_new_run_is_checked_before_anything_is_built(tmp_path: Path) -> None:
+    from neurath.evidence import Ledger
+    from neurath.testbed import default_study, run_study
+
+    study = default_study()
+    with pytest.raises(Exception, match="controller"):
+        run_study(study.model_copy(update={"controller": "nonesuch"}), runs_dir=tmp_path)
+    anchors = tmp_path / "anchors.db"
+    with Ledger(anchors) as ledger:
+        ledger.record_anchor("taken", "a" * 64, 3, "b" * 64)
+    with pytest.raises(ResearchError, match="already anchored"):
+        run_study(study, runs_dir=tmp_path, run_id="taken", anchor_ledger=anchors)
+    with pytest.raises(Exception, match="run id"):
+        run_study(study, runs_dir=tmp_path, run_id="")
+    assert not (tmp_path / "taken").exists() and not (tmp_path / "home").exists()

@@ -24,12 +24,18 @@ _ROWS_SHOWN = 12
 @click.option("--db", type=str, default=None, help="Also store manifest and result in this ledger.")
 @click.option(
     "--draws",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, 1_000_000),
     default=DEFAULT_DRAWS,
     show_default=True,
     help="Monte Carlo draws over ranged inputs, for the interval.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the Monte Carlo.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**32 - 1),
+    default=0,
+    show_default=True,
+    help="Seed of the Monte Carlo.",
+)
 def assess(file: str, as_json: bool, db: str | None, draws: int, seed: int) -> None:
     """Assess the evidence in manifest FILE: P(not scheming), correlated and naive."""
     manifest = load_manifest(file)

@@ -29,12 +29,21 @@ EXIT_INTERNAL_ERROR = 1
 # Control characters (but newline and tab), DEL, C1 controls and bidirectional overrides: text
 # from files and models (ids, authors, paths) must not move the cursor, recolour or rewrite
 # the user's terminal, or reorder what it shows.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+_LINE_BREAKS = re.compile("[\n\t]")
 
 
 def plain(text: object) -> str:
     """``text`` with every control character shown as an escape (``\\x1b``), never obeyed."""
     return _UNSAFE.sub(lambda m: repr(m.group())[1:-1], str(text))
+
+
+def one_line(text: object) -> str:
+    """``text`` made safe (:func:`plain`) and kept on one line: an error is one line even when
+    a path, an id or a library's message holds a line break."""
+    return _LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], plain(text))
 
 
 def echo(text: object = "", *, err: bool = False) -> None:
@@ -79,7 +88,7 @@ class _NeurathGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NeurathError as exc:
-            echo(f"neurath: error: {exc}", err=True)
+            echo(one_line(f"neurath: error: {exc}"), err=True)
             ctx.exit(EXIT_USER_ERROR)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
@@ -88,8 +97,10 @@ class _NeurathGroup(click.Group):
             if os.environ.get("NEURATH_DEBUG"):
                 raise
             echo(
-                f"neurath: internal error: {type(exc).__name__}: {exc} "
-                "(please report it; set NEURATH_DEBUG=1 to see the traceback)",
+                one_line(
+                    f"neurath: internal error: {type(exc).__name__}: {exc} "
+                    "(please report it; set NEURATH_DEBUG=1 to see the traceback)"
+                ),
                 err=True,
             )
             ctx.exit(EXIT_INTERNAL_ERROR)
@@ -124,7 +135,7 @@ def main() -> None:
         hint = ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             hint = f" (see '{exc.ctx.command_path} -h')"
-        echo(f"neurath: error: {exc.format_message()}{hint}", err=True)
+        echo(one_line(f"neurath: error: {exc.format_message()}{hint}"), err=True)
         raise SystemExit(exc.exit_code) from None
     except click.Abort:
         echo("neurath: aborted", err=True)

@@ -105,9 +105,11 @@ def list_organisms(suite_file: str | None, out: str | None) -> None:
 def sample(organism_id: str, prompt: str, out: str | None, max_new_tokens: int) -> None:
     """Print ORGANISM_ID's greedy completion of PROMPT."""
     from neurath.models import load_target
+    from neurath.research._tools import check_prompts
 
     target = load_target(organism_id, out)
-    echo(target.generate([prompt], max_new_tokens=max_new_tokens)[0])
+    (checked,) = check_prompts(target, [prompt], max_new_tokens)
+    echo(target.generate([checked], max_new_tokens=max_new_tokens)[0])
 
 
 @organisms.command()

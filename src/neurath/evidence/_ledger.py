@@ -29,6 +29,7 @@ from neurath.evidence._reading import LedgerReader, LedgerRecord, StoredAssessme
 from neurath.evidence._sqlite import (
     applied_migrations,
     check_location,
+    check_migrated,
     connect,
     migrate,
     now,
@@ -61,13 +62,23 @@ class Ledger(LedgerReader):
     Use as a context manager, or call :meth:`close`.
     """
 
-    def __init__(self, url: str | Path, *, author: str | None = None, create: bool = True) -> None:
+    def __init__(
+        self,
+        url: str | Path,
+        *,
+        author: str | None = None,
+        create: bool = True,
+        migrate: bool = True,
+    ) -> None:
         self.path = sqlite_path(url)
         self.author = author or default_author()
         if self.path != ":memory:":
             check_location(Path(self.path), create)
         self._conn = connect(self.path)
-        self.migrate()
+        if migrate:
+            self.migrate()
+        else:  # checking a ledger as it is: a migration would chain whatever rows it holds
+            check_migrated(self._conn, self.path, [m.name for m in MIGRATIONS])
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -371,7 +382,7 @@ class Ledger(LedgerReader):
 
 def verify_ledger(url: str | Path) -> LedgerReport:
     """Open the ledger at ``url`` (which must exist) and :meth:`~Ledger.verify` it."""
-    with Ledger(url, create=False) as ledger:
+    with Ledger(url, create=False, migrate=False) as ledger:
         return ledger.verify()
 
 

@@ -207,3 +207,19 @@ def _statements(sql: str) -> list[str]:
     if buf.strip():
         out.append(buf.strip())
     return out
+
+
+def check_migrated(conn: sqlite3.Connection, path: str, names: list[str]) -> None:
+    """Raise :class:`LedgerError` unless every migration in ``names`` was applied (a ledger
+    opened to be checked is never migrated: the row chain's backfill would chain whatever
+    rows it holds, so a chain removed by hand would be rebuilt over forged rows)."""
+    try:
+        applied = set(applied_migrations(conn))
+    except sqlite3.Error as exc:
+        raise LedgerError(f"cannot open ledger {path}: {exc}") from None
+    missing = [n for n in names if n not in applied]
+    if missing:
+        raise LedgerError(
+            f"ledger {path} lacks migration {missing[0]}: an older ledger, or one whose chain "
+            "was removed; it cannot be checked as it is"
+        )

@@ -130,6 +130,8 @@ def verify(conn: sqlite3.Connection, path: str) -> LedgerReport:
         raise LedgerError(f"ledger {path}: {exc}") from None
     except sqlite3.Error as exc:
         raise LedgerError(f"ledger {path}: cannot read: {exc}") from None
+    except (TypeError, ValueError) as exc:  # a BLOB or a stray value written around neurath
+        raise LedgerError(f"ledger {path}: holds a value neurath never writes: {exc}") from None
     return LedgerReport(n, head)
 
 

@@ -50,7 +50,13 @@ def _inspect(spec: str, **options: Any) -> TargetModel:
     """Any model Inspect reaches: ``inspect:<provider>/<model>`` (generation only)."""
     from neurath.models._inspect import InspectTarget
 
-    return InspectTarget(spec)
+    provider, _, model = spec.partition("/")
+    if not provider or not model:
+        raise NeurathError(f"inspect:{spec}: name a model as inspect:<provider>/<model>")
+    try:
+        return InspectTarget(spec)
+    except (ValueError, LookupError) as exc:  # Inspect's word for a model it cannot make
+        raise NeurathError(f"inspect:{spec}: {exc}") from None
 
 
 @target_backend("local")

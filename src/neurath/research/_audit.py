@@ -25,6 +25,8 @@ from pydantic_core import PydanticSerializationError
 from neurath._errors import AuditError
 from neurath.research._events import AuditEvent, parse_event
 
+MAX_ENTRY = 16 * 2**20
+"""The longest line a log may hold (a result entry is a few kilobytes)."""
 GENESIS = "0" * 64
 """The ``prev`` of the first entry."""
 AUDIT_VERSION = 1
@@ -72,7 +74,13 @@ def verify_audit(path: str | Path, *, head: str | None = None) -> AuditReport:
     prev, count = GENESIS, 0
     seen: dict[str, int] = {GENESIS: 0}
     with file.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
+        for number, raw in enumerate(iter(lambda: fh.readline(MAX_ENTRY + 1), b""), start=1):
+            if len(raw) > MAX_ENTRY:
+                raise AuditError(
+                    f"{file}: entry {number} is longer than {MAX_ENTRY >> 20} MiB: not an entry "
+                    "this log writes",
+                    entry=number,
+                )
             if not raw.endswith(b"\n"):
                 _check_torn(file, number, raw, prev)
             entry = _parse(file, number, raw)
@@ -109,7 +117,11 @@ def _check_entry(file: Path, number: int, entry: dict[str, Any], prev: str) -> N
             "not that entry's hash): an earlier entry was changed or removed",
             entry=number,
         )
-    if _digest(body) != entry.get("hash"):
+    try:
+        digest = _digest(body)
+    except (TypeError, ValueError):  # e.g. a lone surrogate, which no entry written holds
+        digest = None
+    if digest != entry.get("hash"):
         raise AuditError(
             f"{file}: entry {number} ({entry.get('action', '?')}) was altered: its "
             "content does not match its hash",
@@ -148,6 +160,15 @@ def first_entry(path: str | Path) -> AuditEntry | None:
     return _entry(entry)
 
 
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: a repeated key would let a line say one
+    thing to a reader and hash as another."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise ValueError("a key is repeated")
+    return out
+
+
 def _check_regular(file: Path) -> None:
     """An audit log is a regular file: a pipe or a device would block or never end."""
     import stat
@@ -168,10 +189,11 @@ def _entry(e: dict[str, Any]) -> AuditEntry:
 
 def _parse(file: Path, number: int, raw: bytes) -> dict[str, Any]:
     try:
-        entry = json.loads(raw.decode("utf-8"))
+        entry = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise AuditError(
-            f"{file}: entry {number} is not valid JSON: the line was altered", entry=number
+            f"{file}: entry {number} is not valid JSON (or repeats a key): the line was altered",
+            entry=number,
         ) from None
     if not isinstance(entry, dict) or "hash" not in entry:
         raise AuditError(f"{file}: entry {number} is not an audit entry", entry=number)
@@ -191,9 +213,12 @@ class TornTail(NamedTuple):
 
 def _repair_torn_tail(file: Path, error: AuditError) -> TornTail:
     """Cut a torn last line off ``file`` once the chain before it verifies."""
-    data = file.read_bytes()
-    cut = data.rfind(b"\n") + 1
-    torn = data[cut:]
+    size = file.stat().st_size
+    with file.open("rb") as fh:  # the torn line is the last, under MAX_ENTRY (verified)
+        fh.seek(max(0, size - MAX_ENTRY - 1))
+        tail = fh.read()
+    cut = size - len(tail) + tail.rfind(b"\n") + 1
+    torn = tail[tail.rfind(b"\n") + 1 :]
     with file.open("r+b") as fh:
         fh.truncate(cut)
         fh.flush()
@@ -201,7 +226,8 @@ def _repair_torn_tail(file: Path, error: AuditError) -> TornTail:
     try:
         verify_audit(file)
     except AuditError:  # pragma: no cover - the chain was verified up to the torn line
-        file.write_bytes(data)
+        with file.open("ab") as fh:
+            fh.write(torn)
         raise error from None
     return TornTail(error.entry or 0, len(torn), hashlib.sha256(torn).hexdigest())
 

@@ -95,7 +95,7 @@ class RunFolder:
         Raises:
             NeurathError: ``run_id`` cannot name a folder (a path, ``..``, odd characters).
         """
-        return cls(child(runs_dir, run_id or new_run_id(study), "run id"))
+        return cls(child(runs_dir, new_run_id(study) if run_id is None else run_id, "run id"))
 
     def start(self, study: Study) -> None:
         """Make the folder a new run's, holding the study (call it holding :meth:`lock`).
@@ -103,9 +103,12 @@ class RunFolder:
         Raises:
             ResearchError: The folder already holds a run.
         """
-        self.path.mkdir(parents=True, exist_ok=True)
-        if any(p.name != ".lock" for p in self.path.iterdir()):
+        unstarted = {".lock", "study.json", "seal.json", "calibration.json"}
+        if any(p.name not in unstarted for p in self.path.iterdir()):
             raise ResearchError(f"{self.path}: a run folder of that name exists (use --resume)")
+        # A folder whose run never started (it failed while building or calibrating) is
+        # started afresh; its seal, never used, is drawn again.
+        self.seal_file.unlink(missing_ok=True)
         self.write_study(study)
 
     @classmethod
@@ -131,8 +134,13 @@ class RunFolder:
         lock is the kernel's, so a killed process never leaves it held)."""
         import fcntl
 
-        self.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ResearchError(
+                f"{self.path}: cannot make the run folder: {exc.strerror}"
+            ) from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -150,7 +158,10 @@ class RunFolder:
     def check_resumable(self) -> None:
         """Raises :class:`ResearchError` unless the run started and did not finish."""
         if not self.audit_file.exists():
-            raise ResearchError(f"{self.path}: no run to resume there (no audit.jsonl)")
+            raise ResearchError(
+                f"{self.path}: no run to resume there (no audit.jsonl: it never started; "
+                f"start it again with --run-id {self.id})"
+            )
         if self.finished:
             raise ResearchError(f"{self.path}: this run finished; there is nothing to resume")
 

@@ -64,10 +64,33 @@ def run_study(
         run = RunFolder.find(Path(runs_dir) / run_id)
     else:
         run = RunFolder.new(runs_dir, study, run_id)
+        _check_new(run, study, organisms_dir, anchor_ledger)
     with run.lock():
         results = _run_locked(study, run, organisms_dir, resume, progress or _quiet)
         anchor_run(run, results, ledger=anchor_ledger, key=signing_key)
     return results
+
+
+def _check_new(
+    run: RunFolder,
+    study: Study,
+    organisms_dir: str | Path | None,
+    anchor_ledger: str | Path | None,
+) -> None:
+    """What can be known wrong before minutes of building: the controller and its options,
+    the organism store's folder, and a run id the anchor ledger already holds."""
+    from neurath.research._controllers import make_controller
+
+    make_controller(study.controller, study.controller_options)
+    root = OrganismStore(organisms_dir).root
+    if root.exists() and not root.is_dir():
+        raise ResearchError(f"{root}: the organism store must be a folder")
+    if anchor_ledger is not None and Path(anchor_ledger).exists():
+        with Ledger(anchor_ledger, create=False) as ledger:
+            if ledger.anchors(run_id=run.id):
+                raise ResearchError(
+                    f"run id {run.id!r} is already anchored in {anchor_ledger}: choose another"
+                )
 
 
 def _run_locked(

@@ -153,6 +153,7 @@ def verify_run(
     digest = _sha256(run.results_file)
     if ledger is not None and Path(ledger).exists():
         anchors += _check_ledger_anchor(run, results, digest, ledger)
+    _check_run_files(run, entries)
     anchors += _check_file_anchor(run, results, digest, key)
     unanchored = not any(a.startswith(("ledger", "signature")) for a in anchors)
     return RunCheck(report.entries, report.head, len(results.targets), anchors, unanchored)
@@ -206,6 +207,32 @@ def _check_metrics(where: Path, results: RunResults) -> None:
             )
 
 
+def _check_run_files(run: RunFolder, entries: list[AuditEntry]) -> None:
+    """The folder's other files against the log's first entry: the study copy, the seal and
+    the calibration; and the run's ledger against its own chain."""
+    from neurath.evidence import verify_ledger
+    from neurath.experiments._calibrate import load_calibration
+
+    started = entries[0].data if entries else {}
+    if run.study_file.exists():
+        copy = Study.model_validate_json(run.read_text(run.study_file))
+        if copy != Study.model_validate(started.get("study", {})):
+            raise AuditError(f"{run.study_file}: differs from the study the log started with")
+    if started.get("seal_sha256") is not None:
+        try:
+            data = json.loads(run.read_text(run.seal_file))
+            text = json.dumps({"key": data["key"], "targets": data["targets"]}, sort_keys=True)
+        except (ValueError, KeyError, TypeError, NeurathError):
+            raise AuditError(f"{run.seal_file}: missing or unreadable") from None
+        if hashlib.sha256(text.encode()).hexdigest() != started["seal_sha256"]:
+            raise AuditError(f"{run.seal_file}: not the seal the log started with (edited)")
+    calibration = run.calibration_file
+    if calibration.exists() and load_calibration(calibration).id != started.get("calibration"):
+        raise AuditError(f"{run.calibration_file}: not the calibration the log names")
+    if run.ledger_file.exists():
+        verify_ledger(run.ledger_file)
+
+
 def _check_not_anchored(run: RunFolder, ledger: str | Path | None) -> None:
     """A run without results.json must not be one the ledger saw finish (a cut-off log whose
     results were deleted would otherwise read as an unfinished run)."""
@@ -213,7 +240,7 @@ def _check_not_anchored(run: RunFolder, ledger: str | Path | None) -> None:
 
     if ledger is None or not Path(ledger).exists():
         return
-    with Ledger(ledger, create=False) as store:
+    with Ledger(ledger, create=False, migrate=False) as store:
         anchors = store.anchors(run_id=run.id)
     if anchors:
         raise AuditError(
@@ -228,10 +255,17 @@ def _check_ledger_anchor(
 ) -> list[str]:
     from neurath.evidence import Ledger
 
-    with Ledger(ledger, create=False) as store:
+    with Ledger(ledger, create=False, migrate=False) as store:
+        store.verify()
         anchors = store.anchors(run_id=run.id)
     if not anchors:
         return []
+    kinds = {(a.audit_head, a.audit_entries, a.results_sha256) for a in anchors}
+    if len(kinds) > 1:
+        raise AuditError(
+            f"{run.path}: the ledger {ledger} holds {len(kinds)} different anchors of run "
+            f"{run.id!r}: one was added later (a forged anchor), or another run took its id"
+        )
     last = anchors[-1]
     if last.audit_head != results.audit_head or last.audit_entries != results.audit_entries:
         raise AuditError(
