@@ -72,7 +72,8 @@ _BEFORE = pytest.StashKey[dict[str, tuple[int, int]]]()
 def _own_folders(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Default organism store and anchor ledger in a temporary folder, for the test and any
     command it starts, so no test builds into or anchors in the user's ``.neurath/``."""
-    home = tmp_path_factory.getbasetemp() / "neurath-home"
+    # One per test: a run anchored by one test must not take a run id another test uses.
+    home = tmp_path_factory.mktemp("neurath-home")
     monkeypatch.setenv("NEURATH_ORGANISMS", str(home / "organisms"))
     monkeypatch.setenv("NEURATH_LEDGER", str(home / "ledger.db"))
     monkeypatch.delenv("NEURATH_SIGNING_KEY", raising=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -45,8 +44,7 @@ def verify(run: str, ledger: str | None, signing_key: str | None) -> None:
         report = verify_audit(path)
         echo(f"{path}: audit log intact, {report.entries} entries, head {report.head[:12]}")
         return
-    key_file = signing_key or os.environ.get("NEURATH_SIGNING_KEY") or None
-    key = read_signing_key(key_file) if key_file else None
+    key = read_signing_key(signing_key)
     check = verify_run(RunFolder(path), ledger=Path(ledger) if ledger else home_ledger(), key=key)
     echo(f"{path}: audit log intact, {check.entries} entries, head {check.head[:12]}")
     if check.results is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -80,8 +79,7 @@ def run(
     from neurath.testbed import RunFolder, default_study, load_run, load_study, run_study
     from neurath.testbed._verify import home_ledger, read_signing_key
 
-    key_file = signing_key or os.environ.get("NEURATH_SIGNING_KEY") or None
-    key = read_signing_key(key_file) if key_file else None
+    key = read_signing_key(signing_key)
     anchor = None if no_anchor else (anchor_ledger or home_ledger())
     if resume is not None:
         if study_file:

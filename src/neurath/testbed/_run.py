@@ -30,6 +30,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from neurath._errors import NeurathError, ResearchError
+from neurath._files import read_user_text
 from neurath._names import child, slug
 from neurath.research._events import RunStarted
 from neurath.testbed._results import RunResults
@@ -259,16 +260,4 @@ MAX_RUN_FILE = 64 * 2**20
 
 def _read_small(path: Path) -> str:
     """A run file's text: a regular file under :data:`MAX_RUN_FILE` (nothing else is read)."""
-    import stat
-
-    with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NONBLOCK)) as fh:
-        info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ResearchError(f"{path}: not a regular file")
-        data = fh.read(MAX_RUN_FILE + 1)
-    if len(data) > MAX_RUN_FILE:
-        raise ResearchError(f"{path}: larger than {MAX_RUN_FILE >> 20} MiB: not a run file")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ResearchError(f"{path}: not UTF-8 text") from None
+    return read_user_text(path, "run", max_bytes=MAX_RUN_FILE)

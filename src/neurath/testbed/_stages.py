@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from neurath._errors import ResearchError
+from neurath._errors import NeurathError, ResearchError
 from neurath._version import __version__
 from neurath.evidence._assessment import Assessment
 from neurath.evidence._ledger import Ledger
@@ -124,6 +124,21 @@ class Sealed:
         return hmac.new(self.key.encode(), sha256.encode(), hashlib.sha256).hexdigest()
 
 
+def read_seal(run: RunFolder) -> Sealed:
+    """The run's seal, as ``seal.json`` holds it.
+
+    Raises:
+        ResearchError: The file is missing, unreadable or not a seal.
+    """
+    try:
+        data = json.loads(run.read_text(run.seal_file))
+        return Sealed({str(k): str(v) for k, v in data["targets"].items()}, str(data["key"]))
+    except (ValueError, KeyError, TypeError, AttributeError, NeurathError):
+        raise ResearchError(
+            f"{run.seal_file}: not this run's seal (missing or unreadable)"
+        ) from None
+
+
 def seal(study: Study, built: Built, run: RunFolder) -> Sealed:
     """A random numbering of the test organisms, drawn once per run and kept in the run's
     ``seal.json`` (read back on resume), so neither names, order nor the study's seed give
@@ -132,11 +147,7 @@ def seal(study: Study, built: Built, run: RunFolder) -> Sealed:
     if not test_ids:
         raise ResearchError(f"suite {built.suite.name!r} has no test organisms to study")
     if run.seal_file.exists():
-        try:
-            data = json.loads(run.read_text(run.seal_file))
-            sealed = Sealed({str(k): str(v) for k, v in data["targets"].items()}, str(data["key"]))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, ResearchError):
-            raise ResearchError(f"{run.seal_file}: not this run's seal (unreadable)") from None
+        sealed = read_seal(run)
         if sorted(sealed.targets.values()) != sorted(test_ids):
             raise ResearchError(f"{run.seal_file}: its targets are not the suite's test group")
         return sealed

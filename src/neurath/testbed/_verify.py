@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
-from neurath._errors import AuditError, NeurathError, ResearchError
+from neurath._errors import AuditError, NeurathError
 from neurath.research._audit import AuditEntry, AuditLog, verify_audit
 from neurath.testbed._results import Metrics, RunResults, score
 from neurath.testbed._run import RunFolder
@@ -42,12 +42,16 @@ def home_ledger() -> Path:
     return Path(os.environ.get("NEURATH_LEDGER", ".neurath/ledger.db"))
 
 
-def read_signing_key(path: str | Path) -> bytes:
-    """The secret in a key file (its bytes, surrounding whitespace removed).
+def read_signing_key(path: str | Path | None = None) -> bytes | None:
+    """The secret in a key file (its bytes, surrounding whitespace removed): the file ``path``,
+    else the one ``$NEURATH_SIGNING_KEY`` names, else None (no key).
 
     Raises:
         NeurathError: The file is missing, not a regular file, empty or too large.
     """
+    path = path or os.environ.get("NEURATH_SIGNING_KEY") or None
+    if path is None:
+        return None
     file = Path(path)
     try:
         if not file.is_file():  # is_file follows links and is False for pipes and devices
@@ -212,20 +216,13 @@ def _check_run_files(run: RunFolder, entries: list[AuditEntry]) -> None:
     the calibration; and the run's ledger against its own chain."""
     from neurath.evidence import verify_ledger
     from neurath.experiments._calibrate import load_calibration
+    from neurath.testbed._stages import read_seal
 
     started = entries[0].data if entries else {}
-    if run.study_file.exists():
-        copy = Study.model_validate_json(run.read_text(run.study_file))
-        if copy != Study.model_validate(started.get("study", {})):
-            raise AuditError(f"{run.study_file}: differs from the study the log started with")
-    if started.get("seal_sha256") is not None:
-        try:
-            data = json.loads(run.read_text(run.seal_file))
-            text = json.dumps({"key": data["key"], "targets": data["targets"]}, sort_keys=True)
-        except (ValueError, KeyError, TypeError, NeurathError):
-            raise AuditError(f"{run.seal_file}: missing or unreadable") from None
-        if hashlib.sha256(text.encode()).hexdigest() != started["seal_sha256"]:
-            raise AuditError(f"{run.seal_file}: not the seal the log started with (edited)")
+    run.read_study()  # the study copy against the log's first entry
+    seal_sha256 = started.get("seal_sha256")
+    if seal_sha256 is not None and read_seal(run).digest != seal_sha256:
+        raise AuditError(f"{run.seal_file}: not the seal the log started with (edited)")
     calibration = run.calibration_file
     if calibration.exists() and load_calibration(calibration).id != started.get("calibration"):
         raise AuditError(f"{run.calibration_file}: not the calibration the log names")
@@ -289,7 +286,7 @@ def _check_file_anchor(
         return []
     try:
         anchor = Anchor.model_validate_json(run.read_text(run.anchor_file))
-    except (OSError, ValueError, ResearchError) as exc:
+    except (ValueError, NeurathError) as exc:
         raise AuditError(f"{run.anchor_file}: not a run anchor: {exc}") from None
     if (anchor.audit_head, anchor.results_sha256) != (results.audit_head, digest):
         raise AuditError(f"{run.anchor_file}: does not match the log's head and results")
