@@ -78,7 +78,12 @@ class OrganismStore:
     # -- models ----------------------------------------------------------------------------
     @property
     def base_dir(self) -> Path:
-        return self.root / "base"
+        """The default lineage's base model (suites with one lineage)."""
+        return self.lineage_dir("base")
+
+    def lineage_dir(self, lineage: str) -> Path:
+        """The base model of one lineage (a transformers folder): ``bases/<lineage>/``."""
+        return child(self.root / "bases", lineage, "lineage")
 
     def model_dir(self, organism_id: str) -> Path:
         """The transformers folder of an organism (built or not)."""
