@@ -82,7 +82,7 @@ def score_worlds(seed: int = 1) -> dict[str, np.ndarray]:
                 r = assess_arrays(one, target="sim", prior=PRIOR, common_cause=COMMON_CAUSE)
                 assert r.p_not_scheming == pytest.approx(p[w], rel=1e-9)
         engine.append(p)
-        naive.append(expit(logit(PRIOR) + (ev.delta / ev.variance) @ resid))
+        naive.append(expit(logit(PRIOR) + (ev.delta / ev.covariance().diag()) @ resid))
         truth.append(~worlds.scheming)
     return {
         "engine": np.concatenate(engine),
@@ -124,9 +124,12 @@ def test_naive_aggregator_is_overconfident_on_the_same_worlds(
     scored_worlds: dict[str, np.ndarray],
 ) -> None:
     y = scored_worlds["not_scheming"]
+    # The fair naive sum (each finding with its full variance) is only mildly overconfident
+    # here (slope 0.81 measured): what it misses is the correlation, not the variance.
     naive = calibration_fit(scored_worlds["naive"], y)
-    assert naive.slope < 0.5
-    # And measurably worse calibrated than the engine, in the same run.
-    assert expected_calibration_error(scored_worlds["naive"], y) > 3 * expected_calibration_error(
+    assert naive.slope < 0.9
+    # And measurably worse calibrated and ranked than the engine, in the same run (2.6x).
+    assert expected_calibration_error(scored_worlds["naive"], y) > 2 * expected_calibration_error(
         scored_worlds["engine"], y
     )
+    assert auroc(scored_worlds["naive"], y) < auroc(scored_worlds["engine"], y)

@@ -77,7 +77,8 @@ def test_posterior_is_the_bayes_mixture_over_a_dense_reference(rng: np.random.Ge
     lik_s = c * lik_n + (1 - c) * multivariate_normal.pdf(ev.value, ev.mu_scheming, sigma)
     expected = prior * lik_n / (prior * lik_n + (1 - prior) * lik_s)
     assert result.p_not_scheming == pytest.approx(expected, rel=1e-8)
-    naive = float(np.sum(ev.delta * ev.residual / ev.variance))
+    # The fair naive sum: independent findings, each with its full variance (factors included).
+    naive = float(np.sum(ev.delta * ev.residual / np.diag(sigma)))
     assert result.llr_naive == pytest.approx(naive, rel=1e-12)
     assert result.p_not_scheming_naive == pytest.approx(float(expit(logit(prior) + naive)))
 

@@ -122,7 +122,11 @@ def assess_arrays(
     log_lr = float(log_lr_common_cause(sol.llr, c))
     p = float(posterior_not_scheming(prior, log_lr))
 
-    llr_naive = float(np.sum(delta * resid / ev.variance))
+    # The fair naive baseline: findings treated as independent, each with its full (marginal)
+    # variance, shared factors included. Dropping the factors' variance as well (se^2 +
+    # extra_sd^2 alone) would make a straw man of it: repeats whose spread was moved into a
+    # factor would then count as near-exact.
+    llr_naive = float(np.sum(delta * resid / cov.diag()))
     p_naive = float(posterior_not_scheming(prior, llr_naive))
 
     if ev.n:

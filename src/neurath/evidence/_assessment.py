@@ -29,13 +29,14 @@ class Assessment(BaseModel):
     interval_level: float = 0.95
     """Coverage of ``interval`` (central quantiles of the Monte Carlo draws)."""
     p_not_scheming_naive: float
-    """What an aggregator treating findings as independent (B = 0, c = 0) would report."""
+    """What a fair aggregator treating findings as independent would report: each finding
+    with its full variance (shared factors' included), no correlation, no common cause."""
     llr: float
     """Gaussian log-likelihood ratio N:S under the correlated model, before the common cause."""
     log_lr: float
     """Log-likelihood ratio N:S after the common-cause mixture: ``-log(c + (1-c) e^-llr)``."""
     llr_naive: float
-    """Log-likelihood ratio N:S with independent errors."""
+    """Log-likelihood ratio N:S with independent errors: ``sum delta r / diag(Sigma)``."""
     prior_not_scheming: float
     """P(not scheming) before evidence."""
     common_cause: float
