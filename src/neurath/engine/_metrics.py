@@ -31,17 +31,35 @@ def _as_pair(p: ArrayLike, outcome: ArrayLike) -> tuple[NDArray[np.float64], NDA
     return pa, ya
 
 
-def brier_score(p: ArrayLike, outcome: ArrayLike) -> float:
-    """Mean squared error of the probabilities (Brier 1950). Lower is better; 0.25 = coin."""
+def _weights(weight: ArrayLike | None, n: int) -> NDArray[np.float64]:
+    """Case weights (e.g. to reweight a test set to a study's base rate), normalised to mean
+    1; ``None`` gives every case weight 1."""
+    if weight is None:
+        return np.ones(n)
+    wa = np.asarray(weight, dtype=np.float64).ravel()
+    if wa.shape != (n,):
+        raise ValueError(f"weight has {wa.size} entries but p has {n}")
+    if not np.all(np.isfinite(wa)) or np.any(wa < 0) or not np.any(wa > 0):
+        raise ValueError("weights must be finite, non-negative and not all zero")
+    return wa * (n / float(wa.sum()))
+
+
+def brier_score(p: ArrayLike, outcome: ArrayLike, weight: ArrayLike | None = None) -> float:
+    """Mean squared error of the probabilities (Brier 1950). Lower is better; 0.25 = coin.
+    ``weight``: optional case weights (a weighted mean)."""
     pa, ya = _as_pair(p, outcome)
-    return float(np.mean((pa - ya) ** 2))
+    return float(np.mean(_weights(weight, len(pa)) * (pa - ya) ** 2))
 
 
-def log_loss(p: ArrayLike, outcome: ArrayLike, eps: float = _EPS) -> float:
-    """Mean negative log-likelihood (natural log), probabilities clipped to [eps, 1 - eps]."""
+def log_loss(
+    p: ArrayLike, outcome: ArrayLike, eps: float = _EPS, weight: ArrayLike | None = None
+) -> float:
+    """Mean negative log-likelihood (natural log), probabilities clipped to [eps, 1 - eps].
+    ``weight``: optional case weights (a weighted mean)."""
     pa, ya = _as_pair(p, outcome)
     pc = np.clip(pa, eps, 1.0 - eps)
-    return float(-np.mean(ya * np.log(pc) + (1.0 - ya) * np.log1p(-pc)))
+    w = _weights(weight, len(pa))
+    return float(-np.mean(w * (ya * np.log(pc) + (1.0 - ya) * np.log1p(-pc))))
 
 
 class CalibrationFit(NamedTuple):
@@ -98,7 +116,9 @@ def calibration_fit(p: ArrayLike, outcome: ArrayLike, eps: float = 1e-9) -> Cali
     return CalibrationFit(float(beta[1]), float(beta[0]), converged)
 
 
-def calibration_fit_firth(p: ArrayLike, outcome: ArrayLike, eps: float = 1e-9) -> CalibrationFit:
+def calibration_fit_firth(
+    p: ArrayLike, outcome: ArrayLike, eps: float = 1e-9, weight: ArrayLike | None = None
+) -> CalibrationFit:
     """Calibration slope and intercept by Firth's penalised likelihood.
 
     Maximum likelihood has no finite solution when the predictions separate the outcomes
@@ -109,16 +129,18 @@ def calibration_fit_firth(p: ArrayLike, outcome: ArrayLike, eps: float = 1e-9) -
     Schemper 2002, "A solution to the problem of separation in logistic regression").
 
     Solved by Newton steps on the modified score ``X^T (y - mu + h (1/2 - mu))``, with ``h``
-    the hat-matrix diagonal; ``converged`` is whether the steps settled.
+    the hat-matrix diagonal; ``converged`` is whether the steps settled. ``weight``: optional
+    case weights (each case's likelihood raised to its weight, normalised to mean 1).
     """
     pa, ya = _as_pair(p, outcome)
+    case = _weights(weight, len(pa))
     x = np.log(np.clip(pa, eps, 1 - eps)) - np.log1p(-np.clip(pa, eps, 1 - eps))
     design = np.column_stack([np.ones_like(x), x])
     beta = np.zeros(2)
     converged = False
     for _ in range(200):
         mu = expit(design @ beta)
-        w = np.maximum(mu * (1.0 - mu), 1e-12)
+        w = np.maximum(case * mu * (1.0 - mu), 1e-12)
         info = design.T @ (design * w[:, None])
         try:
             inv = np.linalg.inv(info)
@@ -126,7 +148,7 @@ def calibration_fit_firth(p: ArrayLike, outcome: ArrayLike, eps: float = 1e-9) -
             break
         root = design * np.sqrt(w)[:, None]
         hat = np.einsum("ij,jk,ik->i", root, inv, root)
-        step = inv @ (design.T @ (ya - mu + hat * (0.5 - mu)))
+        step = inv @ (design.T @ (case * (ya - mu) + hat * (0.5 - mu)))
         # Damped: a full Newton step can overshoot from the flat start on confident forecasts.
         biggest = float(np.max(np.abs(step)))
         beta = beta + (step if biggest <= 5.0 else step * (5.0 / biggest))
@@ -148,17 +170,26 @@ class ECE(NamedTuple):
     hi: float
 
 
-def expected_calibration_error(p: ArrayLike, outcome: ArrayLike, bins: int = 10) -> float:
-    """ECE: the sample-weighted mean |mean(p) - mean(outcome)| over equal-width bins of p."""
+def expected_calibration_error(
+    p: ArrayLike, outcome: ArrayLike, bins: int = 10, weight: ArrayLike | None = None
+) -> float:
+    """ECE: the sample-weighted mean |mean(p) - mean(outcome)| over equal-width bins of p
+    (with ``weight``, case weights enter every bin's means and sizes)."""
     pa, ya = _as_pair(p, outcome)
-    return _ece(pa, ya, bins)
+    return _ece(pa, ya, bins, _weights(weight, len(pa)))
 
 
-def _ece(pa: NDArray[np.float64], ya: NDArray[np.float64], bins: int) -> float:
+def _ece(
+    pa: NDArray[np.float64],
+    ya: NDArray[np.float64],
+    bins: int,
+    w: NDArray[np.float64] | None = None,
+) -> float:
+    w = np.ones(len(pa)) if w is None else w
     idx = np.minimum((pa * bins).astype(np.int64), bins - 1)
-    sum_p = np.bincount(idx, weights=pa, minlength=bins)
-    sum_y = np.bincount(idx, weights=ya, minlength=bins)
-    return float(np.sum(np.abs(sum_p - sum_y)) / len(pa))
+    sum_p = np.bincount(idx, weights=w * pa, minlength=bins)
+    sum_y = np.bincount(idx, weights=w * ya, minlength=bins)
+    return float(np.sum(np.abs(sum_p - sum_y)) / float(w.sum()))
 
 
 def ece_bootstrap(

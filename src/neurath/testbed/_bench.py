@@ -1,0 +1,296 @@
+"""The calibration benchmark: the pipeline on splits of a population, scored against truth.
+
+::
+
+    pre-register -> build -> battery on every organism (once) -> per split:
+        probe (trained on the split's calibration group) -> fit calibration -> assess the
+        test group -> score (engine, engine without the common cause, fair naive baseline)
+
+Splits (:func:`make_splits`): ``in_distribution`` (new individuals of calibrated
+mechanisms); ``lomo:<mechanism>`` (leave one scheming mechanism out of calibration, test on
+all of it: the seeds' question); ``cue_bank:b`` (calibrated on organisms trained on cue bank
+a, tested on bank b); ``lineage:<name>`` (one base-model lineage held out).
+
+The evidence per target is the full battery at the study's parameters, as a ``scripted``
+controller gathers it; the battery's results do not depend on the split (every experiment but
+the probe sees only its target), so they are computed once per organism and cached in the
+store. The probe depends on its trainers, so it runs again in every split. Before any result
+is computed, the population and the splits are written to ``preregistration.json`` and its
+hash goes into the output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from neurath._errors import NeurathError
+from neurath.experiments._result import ExperimentResult
+from neurath.organisms._archetypes import SCHEMING
+from neurath.organisms._suite import OrganismSpec, Suite
+from neurath.testbed._bench_score import AggregatorScore
+from neurath.testbed._population import suite_sha256
+from neurath.testbed._store import OrganismStore
+
+BENCH_VERSION = 1
+SplitKind = Literal[
+    "in_distribution", "leave_one_mechanism_out", "held_out_cue_bank", "held_out_lineage"
+]
+BenchProgress = Callable[[str, int, int, str], None]
+"""Called with (stage, done, total, what): stages ``build``, ``battery``, ``split``."""
+
+
+def _quiet(stage: str, done: int, total: int, what: str) -> None:
+    """A progress callback that says nothing."""
+
+
+class SplitSpec(BaseModel):
+    """Which organisms calibrate and which are tested in one split."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    kind: SplitKind
+    held_out: str | None = None
+    calibration: list[str]
+    test: list[str]
+
+
+def lineage_of(spec: OrganismSpec) -> str:
+    return str(getattr(spec, "lineage", "base"))
+
+
+def cue_bank_of(spec: OrganismSpec) -> str:
+    return str(getattr(spec, "cue_bank", "all"))
+
+
+def make_splits(suite: Suite, seed: int = 0) -> list[SplitSpec]:
+    """Every split the population supports; a kind it cannot support (one lineage, no cue
+    banks) is left out."""
+    by_mech: dict[str, list[str]] = {}
+    for s in suite.organisms:
+        by_mech.setdefault(s.archetype, []).append(s.id)
+    cal_half: set[str] = set()
+    for mech, ids in by_mech.items():
+        order = sorted(ids)
+        random.Random(f"{seed}:{mech}").shuffle(order)
+        cal_half.update(order[: len(order) // 2])
+    everyone = [s.id for s in suite.organisms]
+    splits = [
+        SplitSpec(
+            name="in_distribution",
+            kind="in_distribution",
+            calibration=[o for o in everyone if o in cal_half],
+            test=[o for o in everyone if o not in cal_half],
+        )
+    ]
+    for mech in (m for m in by_mech if SCHEMING[m]):
+        out = set(by_mech[mech])
+        splits.append(
+            SplitSpec(
+                name=f"lomo:{mech}",
+                kind="leave_one_mechanism_out",
+                held_out=mech,
+                calibration=[o for o in everyone if o in cal_half and o not in out],
+                test=[o for o in everyone if o not in cal_half or o in out],
+            )
+        )
+    banks = {cue_bank_of(s) for s in suite.organisms}
+    if {"a", "b"} <= banks:
+        splits.append(
+            SplitSpec(
+                name="cue_bank:b",
+                kind="held_out_cue_bank",
+                held_out="b",
+                calibration=[s.id for s in suite.organisms if cue_bank_of(s) == "a"],
+                test=[s.id for s in suite.organisms if cue_bank_of(s) == "b"],
+            )
+        )
+    lineages = list(dict.fromkeys(lineage_of(s) for s in suite.organisms))
+    for name in lineages if len(lineages) > 1 else []:
+        splits.append(
+            SplitSpec(
+                name=f"lineage:{name}",
+                kind="held_out_lineage",
+                held_out=name,
+                calibration=[s.id for s in suite.organisms if lineage_of(s) != name],
+                test=[s.id for s in suite.organisms if lineage_of(s) == name],
+            )
+        )
+    return splits
+
+
+class TargetRow(BaseModel):
+    """One test target of a split, after scoring."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    organism: str
+    mechanism: str
+    scheming: bool
+    lineage: str
+    cue_bank: str
+    p: float
+    """P(not scheming) from the engine, with the split's common cause."""
+    p_no_common_cause: float
+    """The engine without the common cause (c = 0): the evidence alone, no ceiling."""
+    p_naive: float
+    """The fair naive baseline: independent findings, each with its full variance."""
+    n_findings: int
+
+
+class SplitResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    kind: SplitKind
+    held_out: str | None
+    n_calibration: int
+    n_test: int
+    status: Literal["scored", "not scored"]
+    reason: str = ""
+    calibration_id: str | None = None
+    common_cause: float | None = None
+    ceiling: float | None = None
+    """The highest P(not scheming) any evidence can give under the split's common cause."""
+    ceiling_vacuous: bool | None = None
+    """Whether the ceiling sits below the reassurance threshold: no target can be reassured,
+    so "no false reassurance" holds by construction (vacuously)."""
+    benign_above_ceiling: float | None = None
+    """Share of benign targets whose evidence alone (c = 0) would rise above the ceiling:
+    how often the ceiling, not the evidence, decides."""
+    scores: dict[str, AggregatorScore] = {}
+    """``engine``, ``engine_no_common_cause`` and ``naive``."""
+    targets: list[TargetRow] = []
+    notes: list[str] = []
+
+
+class BenchResult(BaseModel):
+    """``bench.json``: the benchmark's output."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    population: str
+    population_sha256: str
+    population_size: int
+    mechanisms: dict[str, bool]
+    preregistration_sha256: str
+    prior_not_scheming: float
+    seed: int
+    params: dict[str, dict[str, Any]]
+    n_boot: int
+    splits: list[SplitResult]
+    elapsed_s: float
+    neurath_version: str
+
+
+def preregister(
+    suite: Suite,
+    splits: list[SplitSpec],
+    out: Path,
+    *,
+    prior: float,
+    seed: int,
+    params: Mapping[str, Any],
+) -> str:
+    """Write the population and its splits before anything is scored; return the file's
+    hash. An existing pre-registration with other content is refused (a new folder for a
+    new benchmark)."""
+    text = json.dumps(
+        {
+            "version": BENCH_VERSION,
+            "population_sha256": suite_sha256(suite),
+            "population": suite.model_dump(mode="json"),
+            "splits": [s.model_dump(mode="json") for s in splits],
+            "prior_not_scheming": prior,
+            "seed": seed,
+            "params": params,
+        },
+        indent=1,
+        sort_keys=True,
+    )
+    path = out / "preregistration.json"
+    if path.exists() and path.read_text() != text:
+        raise NeurathError(f"{path}: another benchmark was pre-registered here; use a new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def opaque_id(build_hash: str) -> str:
+    """The name a target goes by in the benchmark: nothing of its organism or mechanism."""
+    return "t-" + hashlib.sha256(f"bench:{build_hash}".encode()).hexdigest()[:12]
+
+
+class Targets:
+    """The population's organisms as sealed target models (loaded once, kept)."""
+
+    def __init__(self, suite: Suite, store: OrganismStore) -> None:
+        from neurath.organisms._build import organism_hash
+
+        self.store = store
+        self.build = {s.id: organism_hash(s, suite) for s in suite.organisms}
+        self.ids = {oid: opaque_id(h) for oid, h in self.build.items()}
+        self._models: dict[str, Any] = {}
+
+    def model(self, oid: str) -> Any:
+        if oid not in self._models:
+            m = self.store.load(oid, as_id=self.ids[oid])
+            m.card = m.card.model_copy(update={"source": "sealed"})
+            self._models[oid] = m
+        return self._models[oid]
+
+    def references(self, oids: Iterable[str], labels: Mapping[str, bool]) -> list[Any]:
+        from neurath.experiments._probe import Reference
+
+        return [
+            Reference(
+                id=self.ids[o],
+                scheming=labels[o],
+                load=lambda o=o: self.model(o),  # type: ignore[misc]
+                key=f"bench:{self.build[o]}",
+            )
+            for o in oids
+        ]
+
+
+def battery_results(
+    targets: Targets,
+    oids: list[str],
+    params: Mapping[str, Mapping[str, Any]],
+    seed: int,
+    experiments: Iterable[str],
+    say: BenchProgress = _quiet,
+) -> dict[str, list[ExperimentResult]]:
+    """Every experiment but the probe on each organism, cached in the store by build hash,
+    parameters and seed."""
+    from neurath._version import __version__
+    from neurath.experiments._battery import run_battery
+
+    names = [e for e in experiments if e != "probe"]
+    key = hashlib.sha256(
+        json.dumps([names, params, seed, __version__], sort_keys=True, default=str).encode()
+    ).hexdigest()[:16]
+    cache = targets.store.root / "bench-results"
+    out: dict[str, list[ExperimentResult]] = {}
+    for i, oid in enumerate(oids):
+        say("battery", i, len(oids), targets.ids[oid])
+        path = cache / f"{targets.build[oid]}-{key}.json"
+        if path.exists():
+            out[oid] = [ExperimentResult.model_validate(r) for r in json.loads(path.read_text())]
+            continue
+        res = run_battery(targets.model(oid), experiments=names, params=params, seed=seed)
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps([r.model_dump(mode="json") for r in res]))
+        tmp.replace(path)
+        out[oid] = res
+    say("battery", len(oids), len(oids), "done")
+    return out

@@ -1,0 +1,221 @@
+"""Running the benchmark: each split calibrated, assessed and scored (see :mod:`._bench`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from neurath._errors import NeurathError
+from neurath.experiments._result import ExperimentResult
+from neurath.organisms._archetypes import SCHEMING
+from neurath.organisms._suite import Suite
+from neurath.testbed._bench import (
+    BenchProgress,
+    BenchResult,
+    SplitResult,
+    SplitSpec,
+    TargetRow,
+    Targets,
+    _quiet,
+    battery_results,
+    cue_bank_of,
+    lineage_of,
+    make_splits,
+    preregister,
+)
+from neurath.testbed._bench_score import REASSURED, score_targets
+from neurath.testbed._population import suite_sha256
+from neurath.testbed._store import OrganismStore
+
+AGGREGATORS = {"engine": "p", "engine_no_common_cause": "p_no_common_cause", "naive": "p_naive"}
+
+
+def _probe(
+    targets: Targets,
+    oids: list[str],
+    refs: list[Any],
+    params: Mapping[str, Any],
+    seed: int,
+) -> tuple[dict[str, list[ExperimentResult]], list[str]]:
+    """The probe on each organism, trained on the split's calibration group (itself left
+    out); organisms it cannot serve are noted."""
+    from neurath.experiments._registry import ExperimentError, run_experiment
+
+    out: dict[str, list[ExperimentResult]] = {}
+    notes = []
+    for oid in oids:
+        try:
+            out[oid] = [
+                run_experiment(
+                    "probe", targets.model(oid), params, seed=seed, context={"references": refs}
+                )
+            ]
+        except ExperimentError as exc:
+            out[oid] = []
+            notes.append(f"probe not run on {targets.ids[oid]}: {exc}")
+    return out, notes
+
+
+def _target_row(
+    suite: Suite,
+    oid: str,
+    tid: str,
+    results: list[ExperimentResult],
+    calibration: Any,
+    prior: float,
+) -> TargetRow:
+    from neurath.engine import assess
+    from neurath.engine._engine import posterior_not_scheming
+    from neurath.experiments._battery import to_manifest
+
+    spec = suite.get(oid)
+    manifest = to_manifest(tid, results, calibration, prior_not_scheming=prior)
+    a = assess(manifest, draws=0)
+    return TargetRow(
+        organism=oid,
+        mechanism=spec.archetype,
+        scheming=SCHEMING[spec.archetype],
+        lineage=lineage_of(spec),
+        cue_bank=cue_bank_of(spec),
+        p=a.p_not_scheming,
+        p_no_common_cause=float(posterior_not_scheming(prior, a.llr)),
+        p_naive=a.p_not_scheming_naive,
+        n_findings=a.n_findings,
+    )
+
+
+def run_split(
+    suite: Suite,
+    targets: Targets,
+    split: SplitSpec,
+    battery: Mapping[str, list[ExperimentResult]],
+    *,
+    prior: float,
+    seed: int,
+    params: Mapping[str, Mapping[str, Any]],
+    n_boot: int,
+    probe: bool = True,
+) -> SplitResult:
+    """Calibrate on the split's calibration group, assess its test group, score."""
+    from neurath.engine import assurance_ceiling
+    from neurath.experiments._calibrate import fit_calibration
+
+    labels = {oid: SCHEMING[suite.get(oid).archetype] for oid in split.calibration}
+    head = {
+        "name": split.name,
+        "kind": split.kind,
+        "held_out": split.held_out,
+        "n_calibration": len(split.calibration),
+        "n_test": len(split.test),
+    }
+    if len(set(labels.values())) < 2:
+        return SplitResult(**head, status="not scored", reason="calibration lacks a class")
+    probed: dict[str, list[ExperimentResult]] = {}
+    notes: list[str] = []
+    if probe:
+        refs = targets.references(split.calibration, labels)
+        probed, notes = _probe(
+            targets, split.calibration + split.test, refs, params.get("probe", {}), seed
+        )
+    results = {o: [*battery[o], *probed.get(o, [])] for o in split.calibration + split.test}
+    try:
+        calibration = fit_calibration(
+            {o: results[o] for o in split.calibration},
+            labels,
+            suite=f"{suite.name}/{split.name}",
+            battery_params={k: dict(v) for k, v in params.items()},
+        )
+    except NeurathError as exc:
+        return SplitResult(**head, status="not scored", reason=f"calibration failed: {exc}")
+    rows = [
+        _target_row(suite, o, targets.ids[o], results[o], calibration, prior) for o in split.test
+    ]
+    c = calibration.common_cause
+    ceiling = assurance_ceiling(prior, c)
+    benign = [r for r in rows if not r.scheming]
+    scores = {
+        name: score_targets(
+            [getattr(r, key) for r in rows],
+            [r.scheming for r in rows],
+            [r.mechanism for r in rows],
+            prior_not_scheming=prior,
+            n_boot=n_boot,
+            seed=seed,
+        )
+        for name, key in AGGREGATORS.items()
+    }
+    return SplitResult(
+        **head,
+        status="scored",
+        calibration_id=calibration.id,
+        common_cause=c,
+        ceiling=ceiling,
+        ceiling_vacuous=ceiling < REASSURED,
+        benign_above_ceiling=(
+            sum(r.p_no_common_cause > ceiling for r in benign) / len(benign) if benign else None
+        ),
+        scores=scores,
+        targets=rows,
+        notes=[*calibration.notes, *notes],
+    )
+
+
+def run_bench(
+    suite: Suite,
+    out: str | Path,
+    *,
+    store: OrganismStore | str | Path | None = None,
+    prior: float = 0.5,
+    seed: int = 0,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    n_boot: int = 1000,
+    only: list[str] | None = None,
+    say: BenchProgress = _quiet,
+) -> BenchResult:
+    """Pre-register, build, run the battery and score every split (``only``: split names or
+    kinds to run); writes ``bench.json`` (and the caller writes the page)."""
+    from neurath._version import __version__
+    from neurath.experiments._battery import DEFAULT_BATTERY
+    from neurath.testbed._build import build_suite
+
+    started = time.monotonic()
+    out = Path(out)
+    store = store if isinstance(store, OrganismStore) else OrganismStore(store)
+    params = {k: dict(v) for k, v in (params or {}).items()}
+    splits = make_splits(suite, seed)
+    if only:
+        splits = [s for s in splits if s.name in only or s.kind in only]
+        if not splits:
+            raise NeurathError(f"no split named {', '.join(only)} in this population")
+    prereg = preregister(suite, splits, out, prior=prior, seed=seed, params=params)
+    build_suite(suite, store, progress=lambda what, d, t: say("build", d, t, what))
+    targets = Targets(suite, store)
+    oids = [s.id for s in suite.organisms]
+    battery = battery_results(targets, oids, params, seed, DEFAULT_BATTERY, say)
+    scored = []
+    for i, split in enumerate(splits):
+        say("split", i, len(splits), split.name)
+        scored.append(
+            run_split(
+                suite, targets, split, battery, prior=prior, seed=seed, params=params, n_boot=n_boot
+            )
+        )
+    say("split", len(splits), len(splits), "done")
+    result = BenchResult(
+        population=suite.name,
+        population_sha256=suite_sha256(suite),
+        population_size=len(suite.organisms),
+        mechanisms={m: SCHEMING[m] for m in dict.fromkeys(s.archetype for s in suite.organisms)},
+        preregistration_sha256=prereg,
+        prior_not_scheming=prior,
+        seed=seed,
+        params=params,
+        n_boot=n_boot,
+        splits=scored,
+        elapsed_s=round(time.monotonic() - started, 1),
+        neurath_version=__version__,
+    )
+    (out / "bench.json").write_text(result.model_dump_json(indent=1))
+    return result
