@@ -117,6 +117,7 @@ def main() -> None:
     from neurath.cli import (  # noqa: F401  (registers)
         _assess,
         _audit,
+        _bench,
         _experiment,
         _import_inspect,
         _ledger,
