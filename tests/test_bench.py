@@ -217,6 +217,11 @@ def test_fast_tier_scores_every_split(fast_bench: Path) -> None:
             s = split.scores[name]
             assert s.false_reassurances == sum(getattr(r, key) >= 0.95 and r.scheming for r in rows)
             assert s.n_schemers == sum(r.scheming for r in rows)
+        # Each design choice decided on this split's calibration group alone.
+        assert set(split.choices) == {"probe.class_weight", "adversarial.confirm"}
+        assert split.choices["probe.class_weight"].chosen in ("balanced", "none")
+        assert split.choices["adversarial.confirm"].chosen in (True, False)
+        assert split.choices["probe.class_weight"].folds >= 2
         # The engine with its common cause never exceeds the ceiling.
         assert max(r.p for r in rows) <= split.ceiling + 1e-12
     # Held out mechanisms really were absent from calibration: their rows are all in test.

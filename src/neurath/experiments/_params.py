@@ -47,6 +47,10 @@ def _split(value: Any) -> str | None:
     return None if value in ("train", "test") else "must be 'train' or 'test'"
 
 
+def _class_weight(value: Any) -> str | None:
+    return None if value in ("balanced", "none") else "must be 'balanced' or 'none'"
+
+
 def _pools(value: Any) -> str | None:
     from neurath.experiments._raters import RATERS
 
@@ -63,6 +67,8 @@ Share = Annotated[float, Check(_share, {"minimum": 0, "maximum": 1})]
 """A proportion in [0, 1]."""
 SplitName = Annotated[str, Check(_split, {"enum": ["train", "test"]})]
 """``train`` (the phrasings organisms were trained on) or ``test`` (held-out phrasings)."""
+ClassWeight = Annotated[str, Check(_class_weight, {"enum": ["balanced", "none"]})]
+"""``balanced`` (classes weighted to equal totals) or ``none``."""
 RaterPools = Annotated[str, Check(_pools)]
 """Rater pool names, comma-separated (``limited``, ``assisted``, ``expert``)."""
 

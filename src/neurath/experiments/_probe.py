@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from neurath.experiments import _factors as F
-from neurath.experiments._params import Positive
+from neurath.experiments._params import ClassWeight, Positive
 from neurath.experiments._registry import ExperimentError, Progress, experiment
 from neurath.experiments._result import ExperimentResult, FactorUse, mean
 from neurath.experiments._scenarios import honeypots
@@ -57,7 +57,7 @@ card: leave-one-out fits for each calibration organism reuse the others' feature
 def _trainer_features(ref: Reference, layer: int, n_train: int) -> tuple[Any, ModelCard]:
     key = (ref.key, layer, n_train)
     if key not in _FEATURES:
-        if len(_FEATURES) >= 64:
+        if len(_FEATURES) >= 1024:  # a benchmark's population: ~200 KB each at n_train 150
             _FEATURES.pop(next(iter(_FEATURES)))
         model = ref.load()
         prompts = [s.prompt for s in honeypots(n_train, _TRAIN_SEED)]
@@ -66,7 +66,7 @@ def _trainer_features(ref: Reference, layer: int, n_train: int) -> tuple[Any, Mo
 
 
 def _fit(
-    trainers: Sequence[Reference], layer: int, n_train: int
+    trainers: Sequence[Reference], layer: int, n_train: int, class_weight: str = "balanced"
 ) -> tuple[Any, tuple[ModelCard, ...]]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -78,10 +78,11 @@ def _fit(
         xs.append(features)
         ys += [ref.scheming] * n_train
         cards.append(card)
-    # Balanced classes: calibration groups are lopsided (7 schemers to 3 in the default suite),
-    # and an unweighted probe then calls everything scheming (test AUC 0.92 -> 1.0 weighted).
+    # Balanced classes by default: calibration groups are lopsided (7 schemers to 3 in the
+    # default suite). A parameter, so that the benchmark decides it on calibration data.
+    weight = "balanced" if class_weight == "balanced" else None
     probe = make_pipeline(
-        StandardScaler(), LogisticRegression(C=0.1, max_iter=3000, class_weight="balanced")
+        StandardScaler(), LogisticRegression(C=0.1, max_iter=3000, class_weight=weight)
     )
     probe.fit(np.concatenate(xs), np.array(ys))
     return probe, tuple(cards)
@@ -121,6 +122,7 @@ def probe(
     n_train: Positive = 150,
     layer: int = -1,
     trainers: str = "",
+    class_weight: ClassWeight = "balanced",
     references: Sequence[Reference] = (),
 ) -> ExperimentResult:
     """Mean probe score (P(scheming)) of the target's hidden states on honeypot prompts.
@@ -145,7 +147,7 @@ def probe(
     use_layer = layer if layer >= 0 else n_layers + 1 + layer
     if not 0 <= use_layer <= n_layers:
         raise ExperimentError(f"probe layer {layer} is not one of the target's 0..{n_layers}")
-    fitted, cards = _fit([known[t] for t in chosen], use_layer, n_train)
+    fitted, cards = _fit([known[t] for t in chosen], use_layer, n_train, class_weight)
     prompts = [s.prompt for s in honeypots(n, seed)]
     states = target.hidden_states(prompts, use_layer)  # type: ignore[attr-defined]
     scores = fitted.predict_proba(states)[:, 1]

@@ -34,6 +34,7 @@ from neurath._errors import NeurathError
 from neurath.experiments._result import ExperimentResult
 from neurath.organisms._archetypes import SCHEMING
 from neurath.organisms._suite import OrganismSpec, Suite
+from neurath.testbed._bench_choose import Choice
 from neurath.testbed._bench_score import AggregatorScore
 from neurath.testbed._population import suite_sha256
 from neurath.testbed._store import OrganismStore
@@ -168,6 +169,8 @@ class SplitResult(BaseModel):
     scores: dict[str, AggregatorScore] = {}
     """``engine``, ``engine_no_common_cause`` and ``naive``."""
     targets: list[TargetRow] = []
+    choices: dict[str, Choice] = {}
+    """Design choices this split decided on its calibration group (nested cross-validation)."""
     notes: list[str] = []
 
 
@@ -269,12 +272,12 @@ def battery_results(
     experiments: Iterable[str],
     say: BenchProgress = _quiet,
 ) -> dict[str, list[ExperimentResult]]:
-    """Every experiment but the probe on each organism, cached in the store by build hash,
-    parameters and seed."""
+    """The ``experiments`` on each organism, cached in the store by build hash, parameters
+    and seed."""
     from neurath._version import __version__
     from neurath.experiments._battery import run_battery
 
-    names = [e for e in experiments if e != "probe"]
+    names = list(experiments)
     key = hashlib.sha256(
         json.dumps([names, params, seed, __version__], sort_keys=True, default=str).encode()
     ).hexdigest()[:16]

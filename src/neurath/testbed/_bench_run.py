@@ -25,6 +25,7 @@ from neurath.testbed._bench import (
     make_splits,
     preregister,
 )
+from neurath.testbed._bench_choose import CHOICES, decide
 from neurath.testbed._bench_score import REASSURED, score_targets
 from neurath.testbed._population import suite_sha256
 from neurath.testbed._store import OrganismStore
@@ -86,40 +87,68 @@ def _target_row(
     )
 
 
-def run_split(
-    suite: Suite,
-    targets: Targets,
-    split: SplitSpec,
-    battery: Mapping[str, list[ExperimentResult]],
-    *,
-    prior: float,
-    seed: int,
-    params: Mapping[str, Mapping[str, Any]],
-    n_boot: int,
-    probe: bool = True,
-) -> SplitResult:
-    """Calibrate on the split's calibration group, assess its test group, score."""
-    from neurath.engine import assurance_ceiling
-    from neurath.experiments._calibrate import fit_calibration
+Results = Mapping[str, list[ExperimentResult]]
+"""Organism id -> results."""
 
-    labels = {oid: SCHEMING[suite.get(oid).archetype] for oid in split.calibration}
-    head = {
+
+def _head(split: SplitSpec) -> dict[str, Any]:
+    return {
         "name": split.name,
         "kind": split.kind,
         "held_out": split.held_out,
         "n_calibration": len(split.calibration),
         "n_test": len(split.test),
     }
-    if len(set(labels.values())) < 2:
-        return SplitResult(**head, status="not scored", reason="calibration lacks a class")
-    probed: dict[str, list[ExperimentResult]] = {}
+
+
+def _variants(
+    targets: Targets,
+    split: SplitSpec,
+    labels: Mapping[str, bool],
+    adversarial: Mapping[Any, Results],
+    params: Mapping[str, Mapping[str, Any]],
+    seed: int,
+) -> tuple[dict[str, dict[Any, Results]], list[str]]:
+    """Each design choice's candidate results on the split's organisms: the probe trained on
+    the split's calibration group with each class weighting, the adversarial search with and
+    without greedy confirmation."""
+    refs = targets.references(split.calibration, labels)
+    oids = split.calibration + split.test
+    probes: dict[Any, Results] = {}
     notes: list[str] = []
-    if probe:
-        refs = targets.references(split.calibration, labels)
-        probed, notes = _probe(
-            targets, split.calibration + split.test, refs, params.get("probe", {}), seed
-        )
-    results = {o: [*battery[o], *probed.get(o, [])] for o in split.calibration + split.test}
+    for value in CHOICES["probe.class_weight"][2]:
+        probe_params = {**params.get("probe", {}), "class_weight": value}
+        probes[value], more = _probe(targets, oids, refs, probe_params, seed)
+        notes += more if value == "balanced" else []
+    return {"probe.class_weight": probes, "adversarial.confirm": dict(adversarial)}, notes
+
+
+def run_split(
+    suite: Suite,
+    targets: Targets,
+    split: SplitSpec,
+    base: Results,
+    adversarial: Mapping[Any, Results],
+    *,
+    prior: float,
+    seed: int,
+    params: Mapping[str, Mapping[str, Any]],
+    n_boot: int,
+) -> SplitResult:
+    """Decide the design choices on the split's calibration group, calibrate on it, assess
+    its test group, score."""
+    from neurath.experiments._calibrate import fit_calibration
+
+    labels = {oid: SCHEMING[suite.get(oid).archetype] for oid in split.calibration}
+    if len(set(labels.values())) < 2:
+        return SplitResult(**_head(split), status="not scored", reason="calibration lacks a class")
+    variants, notes = _variants(targets, split, labels, adversarial, params, seed)
+    mechanism = {o: suite.get(o).archetype for o in split.calibration}
+    choices = decide(variants, base, labels, mechanism, prior=prior, params=params)
+    results = {
+        o: [*base[o], *(r for n, c in choices.items() for r in variants[n][c.chosen][o])]
+        for o in split.calibration + split.test
+    }
     try:
         calibration = fit_calibration(
             {o: results[o] for o in split.calibration},
@@ -128,10 +157,35 @@ def run_split(
             battery_params={k: dict(v) for k, v in params.items()},
         )
     except NeurathError as exc:
-        return SplitResult(**head, status="not scored", reason=f"calibration failed: {exc}")
+        return SplitResult(**_head(split), status="not scored", reason=f"calibration: {exc}")
     rows = [
         _target_row(suite, o, targets.ids[o], results[o], calibration, prior) for o in split.test
     ]
+    return _scored(
+        split,
+        rows,
+        calibration,
+        choices,
+        [*calibration.notes, *notes],
+        prior=prior,
+        seed=seed,
+        n_boot=n_boot,
+    )
+
+
+def _scored(
+    split: SplitSpec,
+    rows: list[TargetRow],
+    calibration: Any,
+    choices: dict[str, Any],
+    notes: list[str],
+    *,
+    prior: float,
+    seed: int,
+    n_boot: int,
+) -> SplitResult:
+    from neurath.engine import assurance_ceiling
+
     c = calibration.common_cause
     ceiling = assurance_ceiling(prior, c)
     benign = [r for r in rows if not r.scheming]
@@ -147,7 +201,7 @@ def run_split(
         for name, key in AGGREGATORS.items()
     }
     return SplitResult(
-        **head,
+        **_head(split),
         status="scored",
         calibration_id=calibration.id,
         common_cause=c,
@@ -158,7 +212,8 @@ def run_split(
         ),
         scores=scores,
         targets=rows,
-        notes=[*calibration.notes, *notes],
+        choices=choices,
+        notes=notes,
     )
 
 
@@ -193,13 +248,28 @@ def run_bench(
     build_suite(suite, store, progress=lambda what, d, t: say("build", d, t, what))
     targets = Targets(suite, store)
     oids = [s.id for s in suite.organisms]
-    battery = battery_results(targets, oids, params, seed, DEFAULT_BATTERY, say)
+    # Every experiment but the probe sees only its target: run once per organism, and the
+    # adversarial search once per candidate value of its design choice.
+    plain = [e for e in DEFAULT_BATTERY if e not in ("probe", "adversarial")]
+    base = battery_results(targets, oids, params, seed, plain, say)
+    adversarial = {}
+    for value in CHOICES["adversarial.confirm"][2]:
+        with_value = {**params, "adversarial": {**params.get("adversarial", {}), "confirm": value}}
+        adversarial[value] = battery_results(targets, oids, with_value, seed, ["adversarial"], say)
     scored = []
     for i, split in enumerate(splits):
         say("split", i, len(splits), split.name)
         scored.append(
             run_split(
-                suite, targets, split, battery, prior=prior, seed=seed, params=params, n_boot=n_boot
+                suite,
+                targets,
+                split,
+                base,
+                adversarial,
+                prior=prior,
+                seed=seed,
+                params=params,
+                n_boot=n_boot,
             )
         )
     say("split", len(splits), len(splits), "done")
