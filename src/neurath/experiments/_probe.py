@@ -65,8 +65,24 @@ def _trainer_features(ref: Reference, layer: int, n_train: int) -> tuple[Any, Mo
     return _FEATURES[key]
 
 
+_FITS: dict[tuple[Any, ...], tuple[Any, tuple[ModelCard, ...]]] = {}
+"""(trainers' keys, layer, n_train, class weight) -> the fitted probe: every target outside
+the trainers (a study's test group) shares one fit."""
+
+
 def _fit(
     trainers: Sequence[Reference], layer: int, n_train: int, class_weight: str = "balanced"
+) -> tuple[Any, tuple[ModelCard, ...]]:
+    key = (tuple(sorted(r.key for r in trainers)), layer, n_train, class_weight)
+    if key not in _FITS:
+        if len(_FITS) >= 16:
+            _FITS.pop(next(iter(_FITS)))
+        _FITS[key] = _fit_now(trainers, layer, n_train, class_weight)
+    return _FITS[key]
+
+
+def _fit_now(
+    trainers: Sequence[Reference], layer: int, n_train: int, class_weight: str
 ) -> tuple[Any, tuple[ModelCard, ...]]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline

@@ -247,6 +247,7 @@ class Targets:
         if oid not in self._models:
             m = self.store.load(oid, as_id=self.ids[oid])
             m.card = m.card.model_copy(update={"source": "sealed"})
+            _remember_hidden_states(m)
             self._models[oid] = m
         return self._models[oid]
 
@@ -262,6 +263,20 @@ class Targets:
             )
             for o in oids
         ]
+
+
+def _remember_hidden_states(model: Any) -> None:
+    """Every split probes every organism on the same prompts: compute its states once."""
+    compute = model.hidden_states
+    seen: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def hidden_states(prompts: list[str], layer: int) -> Any:
+        key = (layer, tuple(prompts))
+        if key not in seen:
+            seen[key] = compute(prompts, layer)
+        return seen[key]
+
+    model.hidden_states = hidden_states
 
 
 def battery_results(
