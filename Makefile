@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run examples test check bench clean
+.PHONY: install run examples test check bench bench-speed clean
 
 # torch first, pinned to the CPU build: an unpinned torch would pull gigabytes of CUDA packages.
 $(STAMP): pyproject.toml
@@ -35,8 +35,14 @@ check: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-## bench: the speed and memory benchmarks recorded in BENCHMARKS.md
+## bench: the calibration benchmark (a population of 150 organisms over every mechanism, split
+## in-distribution, leave-one-mechanism-out, held-out cue bank and lineage); writes
+## runs/bench-<hash>/bench.json and bench.html. Figures in BENCHMARKS.md.
 bench: $(STAMP)
+	$(BIN)/neurath bench --tier full
+
+## bench-speed: the speed and memory benchmarks recorded in BENCHMARKS.md
+bench-speed: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_organisms.py
 	$(BIN)/python benchmarks/bench_battery.py

@@ -227,9 +227,10 @@ def preregister(
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def opaque_id(build_hash: str) -> str:
-    """The name a target goes by in the benchmark: nothing of its organism or mechanism."""
-    return "t-" + hashlib.sha256(f"bench:{build_hash}".encode()).hexdigest()[:12]
+def opaque_id(store: OrganismStore, organism_id: str) -> str:
+    """The name a target goes by in the benchmark: a hash of its organism's id keyed with the
+    store's secret, so it tells nothing without the cards area."""
+    return "t-" + store.sealed_name(organism_id, "bench")[:12]
 
 
 class Targets:
@@ -240,7 +241,7 @@ class Targets:
 
         self.store = store
         self.build = {s.id: organism_hash(s, suite) for s in suite.organisms}
-        self.ids = {oid: opaque_id(h) for oid, h in self.build.items()}
+        self.ids = {oid: opaque_id(store, oid) for oid in self.build}
         self._models: dict[str, Any] = {}
 
     def model(self, oid: str) -> Any:

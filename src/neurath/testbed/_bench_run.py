@@ -217,6 +217,26 @@ def _scored(
     )
 
 
+def _battery(
+    targets: Targets,
+    oids: list[str],
+    params: Mapping[str, Mapping[str, Any]],
+    seed: int,
+    say: BenchProgress,
+) -> tuple[Results, dict[Any, Results]]:
+    """Every experiment but the probe sees only its target: run once per organism, and the
+    adversarial search once per candidate value of its design choice."""
+    from neurath.experiments._battery import DEFAULT_BATTERY
+
+    plain = [e for e in DEFAULT_BATTERY if e not in ("probe", "adversarial")]
+    base = battery_results(targets, oids, params, seed, plain, say)
+    adversarial: dict[Any, Results] = {}
+    for value in CHOICES["adversarial.confirm"][2]:
+        with_value = {**params, "adversarial": {**params.get("adversarial", {}), "confirm": value}}
+        adversarial[value] = battery_results(targets, oids, with_value, seed, ["adversarial"], say)
+    return base, adversarial
+
+
 def run_bench(
     suite: Suite,
     out: str | Path,
@@ -232,7 +252,6 @@ def run_bench(
     """Pre-register, build, run the battery and score every split (``only``: split names or
     kinds to run); writes ``bench.json`` (and the caller writes the page)."""
     from neurath._version import __version__
-    from neurath.experiments._battery import DEFAULT_BATTERY
     from neurath.testbed._build import build_suite
 
     started = time.monotonic()
@@ -248,14 +267,7 @@ def run_bench(
     build_suite(suite, store, progress=lambda what, d, t: say("build", d, t, what))
     targets = Targets(suite, store)
     oids = [s.id for s in suite.organisms]
-    # Every experiment but the probe sees only its target: run once per organism, and the
-    # adversarial search once per candidate value of its design choice.
-    plain = [e for e in DEFAULT_BATTERY if e not in ("probe", "adversarial")]
-    base = battery_results(targets, oids, params, seed, plain, say)
-    adversarial = {}
-    for value in CHOICES["adversarial.confirm"][2]:
-        with_value = {**params, "adversarial": {**params.get("adversarial", {}), "confirm": value}}
-        adversarial[value] = battery_results(targets, oids, with_value, seed, ["adversarial"], say)
+    base, adversarial = _battery(targets, oids, params, seed, say)
     scored = []
     for i, split in enumerate(splits):
         say("split", i, len(splits), split.name)
