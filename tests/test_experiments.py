@@ -130,8 +130,9 @@ def test_adversarial_counts_every_query_up_to_the_first_confirmed_trigger() -> N
 # ---------------------------------------------------------------- on the tiny suite
 def _target(battery_suite: tuple[Any, Path], oid: str) -> Any:
     from neurath.models._local import LocalModel
+    from neurath.testbed import OrganismStore
 
-    return LocalModel(battery_suite[1] / "models" / oid, model_id=oid)
+    return LocalModel(OrganismStore(battery_suite[1]).model_dir(oid), model_id=oid)
 
 
 def _stat(result: Any, name: str) -> float:

@@ -27,7 +27,7 @@ from neurath.research import (
     separation,
     verify_audit,
 )
-from neurath.testbed import Study, load_study, run_study
+from neurath.testbed import OrganismStore, Study, load_study, run_study
 from tests.conftest import TINY_PARAMS
 
 
@@ -100,7 +100,8 @@ def _env(battery_suite, calibration, tmp_path: Path, budget: Budget) -> Research
     _, out = battery_suite
 
     def loader(oid: str):  # type: ignore[no-untyped-def]
-        return lambda: LocalModel(out / "models" / oid, model_id=f"t-{oid[:2]}")
+        folder = OrganismStore(out).model_dir(oid)
+        return lambda: LocalModel(folder, model_id=f"t-{oid[:2]}")
 
     return ResearchEnvironment(
         targets={"t-1": loader("aligned-t"), "t-2": loader("oversight-t")},

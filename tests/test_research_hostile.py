@@ -360,9 +360,10 @@ def test_bad_controller_options_fail_before_a_run_starts(
 # -- a real target's context ----------------------------------------------------------------------
 def test_a_local_target_refuses_prompts_past_its_context(battery_suite, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from neurath.models._local import LocalModel
+    from neurath.testbed import OrganismStore
 
     _, out = battery_suite
-    model = LocalModel(out / "models" / "aligned-t", model_id="t-1")
+    model = LocalModel(OrganismStore(out).model_dir("aligned-t"), model_id="t-1")
     window = model.context_length
     assert window is not None and window > 16
     env = ResearchEnvironment(

@@ -276,7 +276,11 @@ def test_a_store_holds_the_groups_of_every_suite_built_into_it(tmp_path: Path) -
     store = OrganismStore(tmp_path / "organisms")
     store.write_groups({"a-1": "calibration", "a-2": "test"})
     store.write_groups({"b-1": "calibration"})  # a second suite, built into the same store
-    assert store.groups() == {"a-1": "calibration", "a-2": "test", "b-1": "calibration"}
+    # The index lists the calibration groups only: no test organism's id is written there.
+    assert store.groups() == {"a-1": "calibration", "b-1": "calibration"}
+    assert "a-2" not in (store.root / "cards" / "_groups.json").read_text()
+    store.write_groups({"a-1": "test"})  # rebuilt as a test organism: it leaves the index
+    assert store.groups() == {"b-1": "calibration"}
     with pytest.raises(Exception, match="cannot name a folder"):
         store.model_dir("../../etc")
 

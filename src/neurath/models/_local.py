@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,9 +25,15 @@ class LocalModel:
     Args:
         folder: Holds ``config.json``, ``model.safetensors`` and a tokenizer.
         model_id: Name to use (default: the folder's name).
+        seal_key: Load it sealed, as a blind study's target: the card's source says
+            ``sealed`` and its weights hash is keyed with ``seal_key`` (equal weights stay
+            equal under one key, but match no organism card), and neither this object nor the
+            transformers model and tokenizer it holds keep the folder's path.
     """
 
-    def __init__(self, folder: str | Path, *, model_id: str | None = None) -> None:
+    def __init__(
+        self, folder: str | Path, *, model_id: str | None = None, seal_key: str | None = None
+    ) -> None:
         try:
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError:  # pragma: no cover - depends on the installation
@@ -39,7 +46,7 @@ class LocalModel:
         folder = Path(folder)
         if not (folder / "config.json").exists():
             raise NeurathError(f"{folder}: not a transformers model folder (no config.json)")
-        self.folder = folder
+        self.folder: Path | None = None if seal_key is not None else folder
         self.model = AutoModelForCausalLM.from_pretrained(folder, attn_implementation="sdpa")
         self.model.eval()  # type: ignore[no-untyped-call]
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -49,12 +56,16 @@ class LocalModel:
         lineage = None
         if (folder / MARKER).exists():
             lineage = json.loads((folder / MARKER).read_text()).get("lineage")
+        weights = file_sha256(folder / "model.safetensors")
+        if seal_key is not None:
+            weights = _keyed(seal_key, weights)
+            _forget_folder(self.model, self.tokenizer)
         self.card = ModelCard(
             id=model_id or folder.name,
             backend="local",
             lineage=lineage,
-            weights_sha256=file_sha256(folder / "model.safetensors"),
-            source=str(folder),
+            weights_sha256=weights,
+            source="sealed" if seal_key is not None else str(folder),
         )
 
     @property
@@ -172,6 +183,28 @@ class LocalModel:
             }
         )
         return clone
+
+
+def _keyed(key: str, sha256: str | None) -> str | None:
+    """A weights hash keyed with a seal's key (None stays None)."""
+    if sha256 is None:
+        return None
+    return hmac.new(key.encode(), sha256.encode(), hashlib.sha256).hexdigest()
+
+
+def _forget_folder(model: Any, tokenizer: Any) -> None:
+    """Drop the folder's path from what transformers keeps of where it read a model from."""
+    for module in model.modules():
+        if "name_or_path" in vars(module):
+            module.name_or_path = ""
+        for config in (getattr(module, "config", None), getattr(module, "generation_config", None)):
+            if config is not None and hasattr(config, "_name_or_path"):
+                config._name_or_path = ""
+    tokenizer.name_or_path = ""
+    kwargs = getattr(tokenizer, "init_kwargs", None)
+    if isinstance(kwargs, dict):
+        for k in [k for k in kwargs if k == "name_or_path" or k.endswith("_file")]:
+            del kwargs[k]
 
 
 def file_sha256(path: Path) -> str | None:

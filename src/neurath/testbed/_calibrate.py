@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from neurath._errors import ExperimentError, ManifestError
 from neurath._version import __version__
@@ -20,8 +20,11 @@ from neurath.experiments._result import ExperimentResult
 from neurath.organisms._suite import Suite
 from neurath.testbed._store import OrganismStore
 
+if TYPE_CHECKING:
+    from neurath.experiments._probe import Reference
+
 CalibrationProgress = Callable[[str, int, int], None]
-"""Called with (organism id or ``fit``, organisms done, organisms in all)."""
+"""Called with (organism id, or alias, or ``fit``; organisms done; organisms in all)."""
 
 
 def calibrate_suite(
@@ -32,14 +35,15 @@ def calibrate_suite(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
     progress: CalibrationProgress | None = None,
+    aliases: bool = False,
 ) -> Calibration:
     """Run the battery on the suite's calibration organisms (already built) and fit.
 
     Only calibration-group cards are read; test organisms are never touched. Each organism's
     probe is trained on the other calibration organisms (the probe leaves its target out).
+    With ``aliases``, the organisms are named by :meth:`OrganismStore.alias` throughout (the
+    calibration a blind study's research is given names no organism).
     """
-    from neurath.experiments._battery import DEFAULT_BATTERY, run_battery
-
     store = store if isinstance(store, OrganismStore) else OrganismStore(store)
     ids = [s.id for s in suite.organisms]
     labels = store.calibration_labels(ids)
@@ -51,26 +55,23 @@ def calibrate_suite(
             "(run 'neurath organisms build' with the same suite)"
         )
     battery_params = {k: dict(v) for k, v in (params or {}).items()}
-    context = {"references": store.references(ids)}
-    skipped: list[str] = []
-    results: dict[str, list[ExperimentResult]] = {}
-    for i, oid in enumerate(wanted):
-        if progress:
-            progress(oid, i, len(wanted))
-        target = store.load(oid)
-        results[oid] = []
-        for name in experiments or DEFAULT_BATTERY:
-            try:
-                results[oid] += run_battery(
-                    target, experiments=[name], params=battery_params, seed=seed, context=context
-                )
-            except ExperimentError as exc:
-                # E.g. a probe left with one class once this organism is held out of training.
-                skipped.append(f"{name} on {oid}: {exc}")
+    name = {oid: store.alias(oid) if aliases else oid for oid in wanted}
+    results, skipped = _run_battery(
+        store.references(ids, aliases=aliases),
+        sorted(wanted, key=name.__getitem__),
+        name,
+        experiments,
+        battery_params,
+        seed,
+        progress,
+    )
     if progress:
         progress("fit", len(wanted), len(wanted))
     fitted = fit_calibration(
-        results, {o: labels[o] for o in wanted}, suite=suite.name, battery_params=battery_params
+        results,
+        {name[o]: labels[o] for o in wanted},
+        suite=suite.name,
+        battery_params=battery_params,
     )
     if not skipped:
         return fitted
@@ -79,9 +80,45 @@ def calibrate_suite(
     )
 
 
-def calibration_key(suite: Suite, params: Mapping[str, Any], seed: int) -> str:
+def _run_battery(
+    refs: list[Reference],
+    order: list[str],
+    name: Mapping[str, str],
+    experiments: Sequence[str] | None,
+    params: Mapping[str, Mapping[str, Any]],
+    seed: int,
+    progress: CalibrationProgress | None,
+) -> tuple[dict[str, list[ExperimentResult]], list[str]]:
+    """Each calibration organism's battery results (by its name), with the references as
+    context, and the experiments that could not run on it."""
+    from neurath.experiments._battery import DEFAULT_BATTERY, run_battery
+
+    context = {"references": refs}
+    by_name = {r.id: r for r in refs}
+    skipped: list[str] = []
+    results: dict[str, list[ExperimentResult]] = {}
+    for i, oid in enumerate(order):
+        if progress:
+            progress(name[oid], i, len(order))
+        target = by_name[name[oid]].load()
+        results[name[oid]] = []
+        for experiment in experiments or DEFAULT_BATTERY:
+            try:
+                results[name[oid]] += run_battery(
+                    target, experiments=[experiment], params=params, seed=seed, context=context
+                )
+            except ExperimentError as exc:
+                # E.g. a probe left with one class once this organism is held out of training.
+                skipped.append(f"{experiment} on {name[oid]}: {exc}")
+    return results, skipped
+
+
+def calibration_key(
+    suite: Suite, params: Mapping[str, Any], seed: int, *, store_key: str = ""
+) -> str:
     """What determines a calibration: its organisms' build hashes, the parameters, the seed
-    and neurath's version (never where the files live)."""
+    and neurath's version (never where the files live); for one made with aliases, also the
+    store's key (:meth:`OrganismStore.key_id`), which the aliases are made with."""
     from neurath.organisms._build import organism_hash
 
     key = json.dumps(
@@ -93,7 +130,9 @@ def calibration_key(suite: Suite, params: Mapping[str, Any], seed: int) -> str:
             "seed": seed,
             "version": __version__,
             # 2: the probe's references come from the store, not a folder in its parameters.
-            "format": 2,
+            # 3: organisms named by their aliases in the store with this key.
+            "format": 3 if store_key else 2,
+            **({"store_key": store_key} if store_key else {}),
         },
         sort_keys=True,
         default=str,
@@ -110,11 +149,14 @@ def cached_calibration(
     progress: CalibrationProgress | None = None,
 ) -> tuple[Calibration, bool]:
     """The calibration for this suite and these parameters, from the store's cache or fitted
-    now (and cached); also whether it came from the cache."""
-    cache = store.calibration_cache(calibration_key(suite, params, seed))
+    now (and cached); also whether it came from the cache. Its organisms are named by their
+    aliases: a blind study's research is given it."""
+    cache = store.calibration_cache(calibration_key(suite, params, seed, store_key=store.key_id()))
     if cache.exists():
         return load_calibration(cache), True
-    calibration = calibrate_suite(suite, store, params=params, seed=seed, progress=progress)
+    calibration = calibrate_suite(
+        suite, store, params=params, seed=seed, progress=progress, aliases=True
+    )
     cache.parent.mkdir(parents=True, exist_ok=True)
     calibration.save(cache)
     return calibration, False

@@ -125,7 +125,11 @@ def _run_locked(
     sealed = seal(study, built, run)
     if started is not None and started.seal_sha256 not in (None, sealed.digest):
         raise ResearchError(f"{run.seal_file}: not the seal this run started with (edited)")
-    with Ledger(run.ledger_file, author=f"neurath run ({study.controller})") as ledger:
+    # Research and assessment need nothing from the cards area: it is closed while they run.
+    with (
+        built.store.cards_closed(),
+        Ledger(run.ledger_file, author=f"neurath run ({study.controller})") as ledger,
+    ):
         researched = research(study, run, built, calibrated, sealed, ledger, resume=resume, say=say)
         assessed = assess(study, researched, ledger, say)
     scored = unseal_and_score(study, built, sealed, assessed, researched.env.audit)

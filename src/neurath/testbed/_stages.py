@@ -4,22 +4,29 @@
 
     build -> calibrate -> seal -> research -> assess -> unseal and score -> write
 
-Only :func:`unseal_and_score` reads ground truth, and only after :func:`assess` has written
-every target's assessment to the audit log. :func:`neurath.testbed.run_study` runs them in
-order; each can also be run (and tested) on its own.
+Only :func:`unseal_and_score` reads test organisms' ground truth, and only after
+:func:`assess` has written every target's assessment to the audit log. The blind is enforced,
+not only kept: the store's cards area (cards, group index, the store's key, which alone ties
+an organism to its folder) is read by calibrate (the calibration group's labels, as
+references named by alias), seal (each target's folder) and unseal and score, never by
+research or assess, which run with the cards folder gone. What research is handed (targets
+by opaque id, loaded sealed; aliased references and calibration; the run folder, whose
+``seal.json`` names organisms by keyed hashes) names no organism, archetype or card.
+:func:`neurath.testbed.run_study` runs the stages in order; each can also be run (and tested)
+on its own.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import math
 import os
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from neurath._errors import NeurathError, ResearchError
 from neurath._version import __version__
@@ -44,6 +51,9 @@ from neurath.testbed._results import Metrics, TargetOutcome, score
 from neurath.testbed._run import RunFolder
 from neurath.testbed._store import OrganismStore
 from neurath.testbed._study import Study
+
+if TYPE_CHECKING:
+    from neurath.experiments._probe import Reference
 
 StudyProgress = Callable[[str, int | None, int | None, str], None]
 """Called with (stage, done, total, what): stages ``build``, ``calibrate``, ``research``,
@@ -75,10 +85,14 @@ def build(study: Study, store: OrganismStore, say: StudyProgress = _quiet) -> Bu
 @dataclass(frozen=True)
 class Calibrated:
     calibration: Calibration
+    """Its calibration organisms named by their aliases (research is given it)."""
     common_cause: float
     """``c`` for the assessments: the study's, else the calibration's estimate."""
     params: dict[str, dict[str, Any]]
     """Experiment -> the parameters research uses: the calibration's, then the study's."""
+    references: list[Reference] = field(default_factory=list)
+    """The calibration group as labelled reference models (a probe's trainers), by alias:
+    read from the cards now, so research is handed them and never opens the store."""
 
 
 def calibrate(study: Study, built: Built, say: StudyProgress = _quiet) -> Calibrated:
@@ -98,17 +112,23 @@ def calibrate(study: Study, built: Built, say: StudyProgress = _quiet) -> Calibr
     params = {k: dict(v) for k, v in calibration.battery_params.items()}
     for name, extra in study.params.items():
         params.setdefault(name, {}).update(extra)
-    return Calibrated(calibration, c, params)
+    ids = [s.id for s in built.suite.organisms]
+    return Calibrated(calibration, c, params, built.store.references(ids, aliases=True))
 
 
 # -- seal ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Sealed:
     targets: dict[str, str]
-    """Opaque target id -> organism id (known only to the study, never to research)."""
+    """Opaque target id -> the organism's sealed name (:meth:`OrganismStore.sealed_name`):
+    only a reader of the store's cards area can tell which organism that is."""
     key: str
-    """A random key, new for each run: targets' weights hashes are shown keyed with it, so
-    nothing research sees links a target to its organism's card."""
+    """A random key, new for each run: targets' weights hashes are shown keyed with it (see
+    :class:`~neurath.models._local.LocalModel`'s ``seal_key``: equal weights stay equal within
+    the run, so shared-lineage factors still hold, but match no card)."""
+    folders: Mapping[str, Path] = field(default_factory=dict, compare=False, repr=False)
+    """Target id -> its model folder (named by a keyed hash): what research loads. Known once
+    :func:`seal` has opened the seal; not in ``seal.json``."""
 
     @property
     def digest(self) -> str:
@@ -116,16 +136,9 @@ class Sealed:
         text = json.dumps({"key": self.key, "targets": self.targets}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def weights(self, sha256: str | None) -> str | None:
-        """A weights hash as research sees it: keyed, so equal weights stay equal within the
-        run (shared-lineage factors still hold) but match no card."""
-        if sha256 is None:
-            return None
-        return hmac.new(self.key.encode(), sha256.encode(), hashlib.sha256).hexdigest()
-
 
 def read_seal(run: RunFolder) -> Sealed:
-    """The run's seal, as ``seal.json`` holds it.
+    """The run's seal, as ``seal.json`` holds it (without its folders).
 
     Raises:
         ResearchError: The file is missing, unreadable or not a seal.
@@ -142,25 +155,39 @@ def read_seal(run: RunFolder) -> Sealed:
 def seal(study: Study, built: Built, run: RunFolder) -> Sealed:
     """A random numbering of the test organisms, drawn once per run and kept in the run's
     ``seal.json`` (read back on resume), so neither names, order nor the study's seed give
-    away which organism (and so which archetype) a target is."""
+    away which organism (and so which archetype) a target is. ``seal.json`` names each
+    target's organism by a hash keyed with the store's secret, so the run folder (which
+    research could read) does not give it away either."""
     test_ids = [s.id for s in built.suite.organisms if s.group == "test"]
     if not test_ids:
         raise ResearchError(f"suite {built.suite.name!r} has no test organisms to study")
     if run.seal_file.exists():
         sealed = read_seal(run)
-        if sorted(sealed.targets.values()) != sorted(test_ids):
+        names = _sealed_names(built.store, test_ids, sealed.key)
+        if sorted(sealed.targets.values()) != sorted(names):
             raise ResearchError(f"{run.seal_file}: its targets are not the suite's test group")
-        return sealed
+        return _opened(sealed, built.store, names)
     order = list(test_ids)
     secrets.SystemRandom().shuffle(order)
     width = max(2, len(str(len(order))))
-    sealed = Sealed(
-        {f"target-{i + 1:0{width}d}": oid for i, oid in enumerate(order)}, secrets.token_hex(16)
-    )
+    key = secrets.token_hex(16)
+    tids = {f"target-{i + 1:0{width}d}": oid for i, oid in enumerate(order)}
+    sealed = Sealed({t: built.store.sealed_name(oid, key) for t, oid in tids.items()}, key)
     fd = os.open(run.seal_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump({"key": sealed.key, "targets": sealed.targets}, fh, indent=2)
-    return sealed
+    return _opened(sealed, built.store, _sealed_names(built.store, test_ids, key))
+
+
+def _sealed_names(store: OrganismStore, organism_ids: list[str], key: str) -> dict[str, str]:
+    """Sealed name -> organism id, for the organisms a seal may name."""
+    return {store.sealed_name(oid, key): oid for oid in organism_ids}
+
+
+def _opened(sealed: Sealed, store: OrganismStore, names: Mapping[str, str]) -> Sealed:
+    """The seal with each target's model folder (what research loads)."""
+    folders = {t: store.model_dir(names[name]) for t, name in sealed.targets.items()}
+    return Sealed(sealed.targets, sealed.key, folders)
 
 
 # -- research ------------------------------------------------------------------------------
@@ -187,10 +214,10 @@ def research(
     ctrl = make_controller(study.controller, study.controller_options)
     audit = AuditLog(run.audit_file, repair=resume)
     queries = study.budget.queries
+    if set(sealed.folders) != set(sealed.targets):
+        raise ResearchError("research needs an opened seal (from the seal stage)")
     env = ResearchEnvironment(
-        targets={
-            tid: _loader(built.store, oid, tid, sealed) for tid, oid in sealed.targets.items()
-        },
+        targets={tid: _loader(sealed.folders[tid], tid, sealed.key) for tid in sealed.targets},
         budget=study.budget,
         audit=audit,
         actor=study.controller,
@@ -202,7 +229,7 @@ def research(
         allowed=study.experiments,
         ledger=ledger,
         source=f"neurath run {run.id}",
-        context={"references": built.store.references(s.id for s in built.suite.organisms)},
+        context={"references": list(calibrated.references)},
         on_result=lambda tool, target, _: say(
             "research", env.spent.queries, queries, f"{tool} on {target}"
         ),
@@ -229,15 +256,15 @@ def research(
     return Researched(env, info)
 
 
-def _loader(store: OrganismStore, oid: str, tid: str, sealed: Sealed) -> Callable[[], Any]:
+def _loader(folder: Path, tid: str, key: str) -> Callable[[], Any]:
+    """Loads a target sealed: named by its target id, its weights hash keyed with the seal's
+    key, and nothing in it leading back to its folder (whose marker and weights would give
+    the organism away). Holds neither the store nor the organism's id."""
+
     def load() -> Any:
-        model = store.load(oid, as_id=tid)
-        # The folder's name, or the weights' hash (on the organism's card), would give the
-        # organism (and so its archetype) away.
-        card = model.card
-        update = {"source": "sealed", "weights_sha256": sealed.weights(card.weights_sha256)}
-        model.card = card.model_copy(update=update)
-        return model
+        from neurath.models._local import LocalModel
+
+        return LocalModel(folder, model_id=tid, seal_key=key)
 
     return load
 
@@ -297,11 +324,15 @@ class Scored:
 def unseal_and_score(
     study: Study, built: Built, sealed: Sealed, assessed: AssessedTargets, audit: AuditLog
 ) -> Scored:
-    """Only now is the ground truth read: each target's card, then the scores."""
-    cards = built.store.unseal(sealed.targets.values())
+    """Only now is the ground truth read: which organism each target is, its card, then the
+    scores."""
+    test_ids = [s.id for s in built.suite.organisms if s.group == "test"]
+    names = _sealed_names(built.store, test_ids, sealed.key)
+    organisms = {tid: names[name] for tid, name in sealed.targets.items()}
+    cards = built.store.unseal(organisms.values())
     outcomes = []
     for o in assessed.outcomes:
-        card = cards[sealed.targets[o.id]]
+        card = cards[organisms[o.id]]
         outcomes.append(
             o.model_copy(
                 update={"organism": card.id, "archetype": card.archetype, "scheming": card.scheming}
