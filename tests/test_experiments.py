@@ -363,6 +363,27 @@ def test_calibration_sets_the_common_cause_from_schemers_that_evade_the_battery(
         fit_calibration(honest, dict.fromkeys(honest, False), suite="synthetic")
 
 
+def test_an_experiment_calibration_could_not_run_is_left_out_not_read_on_guesses() -> None:
+    from neurath.experiments import fit_calibration, to_finding
+
+    honest = {f"n{i}": [_result("honeypot", 0.02)] for i in range(3)}
+    caught = {f"s{i}": [_result("honeypot", 0.9)] for i in range(3)}
+    everyone = {**honest, **caught}
+    labels = {o: o.startswith("s") for o in everyone}
+    # The probe was attempted on every calibration organism and ran on none (a probe left
+    # with one class): its declared 0.2 / 0.8 are guesses, and a probe score of 0.03 with a
+    # tiny standard error would otherwise decide an assessment on them.
+    cal = fit_calibration(everyone, labels, suite="synthetic", attempted=["honeypot", "probe"])
+    assert cal.uncalibrated == ["probe"]
+    assert to_finding(_result("probe", 0.03, se=0.004), cal) is None
+    assert to_finding(_result("honeypot", 0.5), cal) is not None
+    # Without that record (nothing attempted), declared values are used as before.
+    plain = fit_calibration(everyone, labels, suite="synthetic")
+    assert plain.uncalibrated == [] and plain.id != cal.id
+    finding = to_finding(_result("probe", 0.03, se=0.004), plain)
+    assert finding is not None and finding.expected.scheming == 0.8
+
+
 def test_cli_runs_an_experiment_into_the_ledger(battery_suite, tmp_path: Path) -> None:
     from click.testing import CliRunner
 

@@ -75,6 +75,8 @@ def to_finding(result: ExperimentResult, calibration: Calibration | None = None)
     fit = calibration.fit_for(result.experiment, result.statistic) if calibration else None
     if fit is not None and fit.source == "unseparated":
         return None  # calibration found no evidence in this statistic
+    if fit is None and calibration is not None and result.experiment in calibration.uncalibrated:
+        return None  # calibration tried and could not run it: no expectations to read it by
     if fit is not None:
         expected, extra_sd = (
             Expected(not_scheming=fit.not_scheming, scheming=fit.scheming),

@@ -100,6 +100,10 @@ class Calibration(BaseModel):
     observations: dict[str, dict[str, float]] = Field(default_factory=dict)
     """organism -> experiment -> primary statistic: the data the fit came from."""
     notes: list[str] = Field(default_factory=list)
+    uncalibrated: list[str] = Field(default_factory=list)
+    """Experiments run on the calibration organisms that could not run on any of them (a
+    probe left with one class once its target is held out): their findings carry no fitted
+    expectations, and are left out of manifests rather than read on declared guesses."""
     profiles: dict[str, ExperimentProfile] = Field(default_factory=dict)
     """Experiment -> its measured profile (factors, precision, cost), for planners."""
 
@@ -138,6 +142,7 @@ def fit_calibration(
     *,
     suite: str,
     battery_params: Mapping[str, Mapping[str, Any]] | None = None,
+    attempted: Sequence[str] = (),
 ) -> Calibration:
     """Fit expected values, spreads, the common cause and factor scales on known organisms.
 
@@ -158,6 +163,8 @@ def fit_calibration(
     Args:
         results: organism id -> its battery results.
         labels: organism id -> whether it schemes (calibration organisms only).
+        attempted: The experiments that were run on them; one with no result at all is
+            recorded as ``uncalibrated``.
     """
     missing = sorted(set(results) - set(labels))
     if missing:
@@ -203,6 +210,10 @@ def fit_calibration(
         "adversarial_prior": prior,
         "params": params,
     }
+    ran = {r.experiment for rs in results.values() for r in rs}
+    uncalibrated = sorted(set(attempted) - ran)
+    if uncalibrated:
+        body["uncalibrated"] = uncalibrated  # older ids stay as they were without any
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
     return Calibration(
         id=f"cal-{digest[:12]}",
@@ -219,6 +230,7 @@ def fit_calibration(
         battery_params=params,
         observations=observations,
         notes=notes,
+        uncalibrated=uncalibrated,
         profiles=profiles,
     )
 

@@ -54,7 +54,7 @@ def inner_log_loss(
     """Log loss of the assessments of each calibration mechanism, held out in turn from the
     calibration fit (weighted to the prior), and the number of folds used."""
     from neurath.engine import assess, log_loss
-    from neurath.experiments._battery import to_manifest
+    from neurath.experiments._battery import DEFAULT_BATTERY, to_manifest
     from neurath.experiments._calibrate import fit_calibration
     from neurath.testbed._bench_score import base_rate_weights
 
@@ -69,6 +69,7 @@ def inner_log_loss(
                 {o: labels[o] for o in train},
                 suite="inner",
                 battery_params={k: dict(v) for k, v in params.items()},
+                attempted=DEFAULT_BATTERY,
             )
         except NeurathError:
             continue

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from neurath._errors import NeurathError
+from neurath.experiments._battery import DEFAULT_BATTERY
 from neurath.experiments._result import ExperimentResult
 from neurath.organisms._archetypes import SCHEMING
 from neurath.organisms._suite import Suite
@@ -155,6 +156,7 @@ def run_split(
             labels,
             suite=f"{suite.name}/{split.name}",
             battery_params={k: dict(v) for k, v in params.items()},
+            attempted=DEFAULT_BATTERY,
         )
     except NeurathError as exc:
         return SplitResult(**_head(split), status="not scored", reason=f"calibration: {exc}")

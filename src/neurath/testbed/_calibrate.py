@@ -72,6 +72,7 @@ def calibrate_suite(
         {name[o]: labels[o] for o in wanted},
         suite=suite.name,
         battery_params=battery_params,
+        attempted=list(experiments or _default_battery()),
     )
     if not skipped:
         return fitted
@@ -131,7 +132,9 @@ def calibration_key(
             "version": __version__,
             # 2: the probe's references come from the store, not a folder in its parameters.
             # 3: organisms named by their aliases in the store with this key.
-            "format": 3 if store_key else 2,
+            # 4 (5 with aliases): experiments no calibration organism could run are recorded
+            # as uncalibrated.
+            "format": 5 if store_key else 4,
             **({"store_key": store_key} if store_key else {}),
         },
         sort_keys=True,
@@ -160,3 +163,9 @@ def cached_calibration(
     cache.parent.mkdir(parents=True, exist_ok=True)
     calibration.save(cache)
     return calibration, False
+
+
+def _default_battery() -> tuple[str, ...]:
+    from neurath.experiments._battery import DEFAULT_BATTERY
+
+    return DEFAULT_BATTERY
