@@ -239,6 +239,25 @@ def _battery(
     return base, adversarial
 
 
+def _population_fields(suite: Suite) -> dict[str, Any]:
+    return {
+        "population": suite.name,
+        "population_sha256": suite_sha256(suite),
+        "population_size": len(suite.organisms),
+        "mechanisms": {m: SCHEMING[m] for m in dict.fromkeys(s.archetype for s in suite.organisms)},
+    }
+
+
+def _chosen_splits(suite: Suite, seed: int, only: list[str] | None) -> list[SplitSpec]:
+    splits = make_splits(suite, seed)
+    if not only:
+        return splits
+    chosen = [s for s in splits if s.name in only or s.kind in only]
+    if not chosen:
+        raise NeurathError(f"no split named {', '.join(only)} in this population")
+    return chosen
+
+
 def run_bench(
     suite: Suite,
     out: str | Path,
@@ -260,11 +279,7 @@ def run_bench(
     out = Path(out)
     store = store if isinstance(store, OrganismStore) else OrganismStore(store)
     params = {k: dict(v) for k, v in (params or {}).items()}
-    splits = make_splits(suite, seed)
-    if only:
-        splits = [s for s in splits if s.name in only or s.kind in only]
-        if not splits:
-            raise NeurathError(f"no split named {', '.join(only)} in this population")
+    splits = _chosen_splits(suite, seed, only)
     prereg = preregister(suite, splits, out, prior=prior, seed=seed, params=params)
     build_suite(suite, store, progress=lambda what, d, t: say("build", d, t, what))
     targets = Targets(suite, store)
@@ -288,10 +303,7 @@ def run_bench(
         )
     say("split", len(splits), len(splits), "done")
     result = BenchResult(
-        population=suite.name,
-        population_sha256=suite_sha256(suite),
-        population_size=len(suite.organisms),
-        mechanisms={m: SCHEMING[m] for m in dict.fromkeys(s.archetype for s in suite.organisms)},
+        **_population_fields(suite),
         preregistration_sha256=prereg,
         prior_not_scheming=prior,
         seed=seed,
