@@ -173,6 +173,7 @@ def fast_bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("torch")
     from click.testing import CliRunner
 
+    import neurath.cli._bench  # noqa: F401  (registers the command)
     from neurath.cli._main import cli
 
     out = tmp_path_factory.mktemp("bench")
