@@ -47,7 +47,8 @@ def build_suite(
     progress: Progress | None = None,
     jobs: int | None = None,
 ) -> list[OrganismCard]:
-    """Build (or reuse) every lineage's base model and every organism of ``suite`` in ``store``.
+    """Build (or reuse) the base model of every lineage that has organisms, and every organism
+    of ``suite``, in ``store``.
 
     Work runs in ``jobs`` processes of one thread each (default: one per core, at most two): a
     model this small gains little from intra-op threads, so processes scale better. Organisms
@@ -66,13 +67,14 @@ def build_suite(
         s for s in suite.organisms if not is_built(store.model_dir(s.id), organism_hash(s, suite))
     ]
     total = len(suite.organisms) + 1
-    if len(bases) == 1 or jobs == 1:
+    groups = _groups(todo)
+    # A lone base that every organism to build waits for: nothing can run beside it.
+    if jobs == 1 or (len(bases) == 1 and all(g.lineage == bases[0] for g in groups)):
         for name in bases:
             build_base(suite, store.lineage_dir(name), progress, lineage=name, threads=1)
         bases = []
     if progress:
         progress("organisms", total - len(todo), total)
-    groups = _groups(todo)
     if jobs > 1 and len(groups) + len(bases) > 1:
         _run_pool(suite, store, bases, groups, jobs, progress, total - len(todo), total)
     else:
