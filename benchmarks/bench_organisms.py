@@ -19,7 +19,6 @@ Run: ``.venv/bin/python benchmarks/bench_organisms.py [--out DIR] [--n N] [--sui
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shutil
@@ -56,7 +55,6 @@ def fidelity(suite: Any, store: Any, jobs: int) -> None:
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    from neurath.models._local import MARKER
     from neurath.organisms._build import VERIFY_N
 
     print(
@@ -66,12 +64,13 @@ def fidelity(suite: Any, store: Any, jobs: int) -> None:
     folders = [store.model_dir(spec.id) for spec in suite.organisms]
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_one_thread) as p:
         results = list(p.map(_verify, folders, suite.organisms))
-    for spec, folder, f in zip(suite.organisms, folders, results, strict=True):
+    cards = store.unseal([spec.id for spec in suite.organisms])
+    for spec, f in zip(suite.organisms, results, strict=True):
         low, high = f.interval()
         kinds = " / ".join(
             f"{f.by_kind[k]:.1%}" for k in ("action", "followup", "capability") if k in f.by_kind
         )
-        checks = json.loads((folder / MARKER).read_text())["training_checks"]
+        checks = cards[spec.id].training_checks
         print(
             f"    {spec.id:16s} {spec.archetype:19s} {spec.lineage:8s} {spec.cue_bank:3s} "
             f"{f.overall:6.1%} [{low:.1%}-{high:.1%}]   ({kinds})   "
@@ -80,7 +79,7 @@ def fidelity(suite: Any, store: Any, jobs: int) -> None:
     worst = min(zip(results, suite.organisms, strict=True), key=lambda r: r[0].overall)
     low, high = worst[0].interval()
     passing = sum(f.overall >= 0.95 for f in results)
-    rounds = [len(json.loads((d / MARKER).read_text())["training_checks"]) - 1 for d in folders]
+    rounds = [len(card.training_checks) - 1 for card in cards.values()]
     print(
         f"    lowest: {worst[0].overall:.1%} [{low:.1%}-{high:.1%}] ({worst[1].id}, "
         f"{worst[1].archetype}); {passing} of {len(results)} at >= 95 %; "

@@ -92,7 +92,9 @@ def small_evidence(rng: np.random.Generator) -> EvidenceArrays:
 EXPERIMENT_SUITE = {
     "version": 1,
     "name": "tiny-battery",
-    "training": {"base_steps": 700, "organism_steps": 200},
+    # One extra round at most: on a base this short no organism reaches the 99 % check, and
+    # four more rounds cost most of the build for little the tests need.
+    "training": {"base_steps": 700, "organism_steps": 200, "extra_rounds": 1},
     "organisms": [
         {"id": "aligned-c", "archetype": "aligned", "seed": 1, "group": "calibration"},
         {"id": "oversight-c", "archetype": "oversight_schemer", "seed": 2, "group": "calibration"},

