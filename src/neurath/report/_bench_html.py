@@ -130,7 +130,8 @@ def render_bench(result: BenchResult) -> str:
         f"scored). Study prior P(not scheming) = {result.prior_not_scheming}; every "
         f"probabilistic metric is weighted to it. Intervals: 95 % bootstrap resampling "
         f"mechanisms ({result.n_boot} draws); false-reassurance bounds: one-sided 95 % "
-        f"Clopper-Pearson. neurath {_e(result.neurath_version)}, {result.elapsed_s:.0f} s.</p>",
+        f"Clopper-Pearson. neurath {_e(result.neurath_version)}, {result.elapsed_s:.0f} s"
+        f"{_stages(result.stage_s)}.</p>",
         "<p class=muted>engine: the correlated assessment with the split's common cause; "
         "engine, c = 0: the same evidence without the common cause (what the evidence alone "
         "says; a ceiling cannot hide a false reassurance there); fair naive: independent "
@@ -147,3 +148,9 @@ def write_bench_page(result: BenchResult, folder: str | Path) -> Path:
     path = Path(folder) / "bench.html"
     path.write_text(render_bench(result), encoding="utf-8")
     return path
+
+
+def _stages(stage_s: dict[str, float]) -> str:
+    if not stage_s:
+        return ""
+    return " (" + ", ".join(f"{_e(k)} {v:.0f} s" for k, v in stage_s.items()) + ")"

@@ -191,6 +191,9 @@ class BenchResult(BaseModel):
     n_boot: int
     splits: list[SplitResult]
     elapsed_s: float
+    stage_s: dict[str, float] = {}
+    """Seconds spent building the population (cached organisms cost nothing) and running the
+    battery on it; the splits take the rest of ``elapsed_s``."""
     neurath_version: str
 
 

@@ -282,9 +282,11 @@ def run_bench(
     splits = _chosen_splits(suite, seed, only)
     prereg = preregister(suite, splits, out, prior=prior, seed=seed, params=params)
     build_suite(suite, store, progress=lambda what, d, t: say("build", d, t, what))
+    stages = {"build": time.monotonic() - started}
     targets = Targets(suite, store)
     oids = [s.id for s in suite.organisms]
     base, adversarial = _battery(targets, oids, params, seed, say)
+    stages["battery"] = time.monotonic() - started - stages["build"]
     scored = []
     for i, split in enumerate(splits):
         say("split", i, len(splits), split.name)
@@ -311,6 +313,7 @@ def run_bench(
         n_boot=n_boot,
         splits=scored,
         elapsed_s=round(time.monotonic() - started, 1),
+        stage_s={k: round(v, 1) for k, v in stages.items()},
         neurath_version=__version__,
     )
     (out / "bench.json").write_text(result.model_dump_json(indent=1))
