@@ -94,10 +94,12 @@ def test_groups_share_lineage_and_schedule_and_are_even() -> None:
     suite = Suite.model_validate(
         {"name": "x", "lineages": [{"name": "base"}, {"name": "l2", "seed": 1}], "organisms": specs}
     )
-    groups = _groups(list(suite.organisms))
+    labels = {s.id: f"label-{s.id}" for s in suite.organisms}
+    groups = _groups(list(suite.organisms), labels)
     assert [len(g.specs) for g in groups] == [3, 2, 2]  # costliest first, 5 -> 3 + 2
     for g in groups:
         assert len({(s.lineage, s.archetype) for s in g.specs}) == 1
+        assert g.labels == tuple(labels[s.id] for s in g.specs)  # each marker label its own
 
 
 TWO_LINEAGES = {

@@ -36,6 +36,8 @@ not per-operation overhead, dominates) and balances the workers worse."""
 class _Group:
     lineage: str
     specs: tuple[OrganismSpec, ...]
+    labels: tuple[str, ...]
+    """What each organism's marker records (:meth:`OrganismStore.build_label`)."""
 
     @property
     def cost(self) -> float:
@@ -64,14 +66,12 @@ def build_suite(
     store = store if isinstance(store, OrganismStore) else OrganismStore(store)
     quiet_transformers()
     jobs = jobs or min(2, os.cpu_count() or 1)
-    upgraded = _upgrade_markers(suite, store)
+    hashes = {spec.id: organism_hash(spec, suite) for spec in suite.organisms}
+    todo, checks = _unbuilt(suite, store, hashes)
     used = list(dict.fromkeys(spec.lineage for spec in suite.organisms))
     bases = [n for n in used if not is_built(store.lineage_dir(n), base_hash(suite, n))]
-    todo = [
-        s for s in suite.organisms if not is_built(store.model_dir(s.id), _label(store, s, suite))
-    ]
     total = len(suite.organisms) + 1
-    groups = _groups(todo)
+    groups = _groups(todo, {s.id: store.build_label(s.id, hashes[s.id]) for s in todo})
     # A lone base that every organism to build waits for: nothing can run beside it.
     if jobs == 1 or (len(bases) == 1 and all(g.lineage == bases[0] for g in groups)):
         for name in bases:
@@ -79,7 +79,6 @@ def build_suite(
         bases = []
     if progress:
         progress("organisms", total - len(todo), total)
-    checks = upgraded
     if jobs > 1 and len(groups) + len(bases) > 1:
         checks |= _run_pool(suite, store, bases, groups, jobs, progress, total - len(todo), total)
     else:
@@ -87,7 +86,9 @@ def build_suite(
         for group in groups:
             checks |= build_organisms(*_group_args(suite, store, group))
             done = _report(progress, group, done, total)
-    cards = [_card(suite, spec, store, checks.get(spec.id)) for spec in suite.organisms]
+    cards = [
+        _card(suite, spec, store, hashes[spec.id], checks.get(spec.id)) for spec in suite.organisms
+    ]
     for card in cards:
         store.write_card(card)
     # Which organisms may be used for fitting, without opening anyone's ground truth.
@@ -95,7 +96,7 @@ def build_suite(
     return cards
 
 
-def _groups(todo: list[OrganismSpec]) -> list[_Group]:
+def _groups(todo: list[OrganismSpec], labels: dict[str, str]) -> list[_Group]:
     """Organisms of one lineage and archetype (one schedule), at most :data:`GROUP_SIZE` per
     group, costliest first so that workers finish together instead of one waiting on a
     schemer."""
@@ -106,33 +107,37 @@ def _groups(todo: list[OrganismSpec]) -> list[_Group]:
     for (lineage, _), specs in same.items():
         # As even as possible: 5 organisms make groups of 3 and 2, not 4 and 1.
         n = -(-len(specs) // GROUP_SIZE)
-        out += [_Group(lineage, tuple(specs[i::n])) for i in range(n)]
+        for i in range(n):
+            chosen = tuple(specs[i::n])
+            out.append(_Group(lineage, chosen, tuple(labels[s.id] for s in chosen)))
     return sorted(out, key=lambda g: -g.cost)
 
 
-def _label(store: OrganismStore, spec: OrganismSpec, suite: Suite) -> str:
-    return store.build_label(spec.id, organism_hash(spec, suite))
-
-
-def _upgrade_markers(suite: Suite, store: OrganismStore) -> dict[str, list[float]]:
-    """Folders built before markers were keyed hold the plain build hash and the training
-    checks: give them the keyed label in place (the weights are what they were) and return
-    their checks for the cards, instead of rebuilding them."""
+def _unbuilt(
+    suite: Suite, store: OrganismStore, hashes: dict[str, str]
+) -> tuple[list[OrganismSpec], dict[str, list[float]]]:
+    """The organisms to build: those whose folder's marker holds neither their keyed label
+    nor their plain build hash (as :func:`is_built`, one read of each marker). A folder built
+    before markers were keyed holds the plain hash and the training checks: it gets the keyed
+    label in place (the weights are what they were) and its checks go to the card (returned),
+    instead of a rebuild."""
     from neurath.models._local import MARKER
 
-    checks = {}
+    todo, checks = [], {}
     for spec in suite.organisms:
+        label = store.build_label(spec.id, hashes[spec.id])
         marker = store.model_dir(spec.id) / MARKER
         try:
             data = json.loads(marker.read_text())
         except (OSError, ValueError):
-            continue
-        if not isinstance(data, dict) or data.get("build_hash") != organism_hash(spec, suite):
-            continue
-        checks[spec.id] = [float(c) for c in data.pop("training_checks", [])]
-        data["build_hash"] = _label(store, spec, suite)
-        marker.write_text(json.dumps(data))
-    return checks
+            data = None
+        built = data.get("build_hash") if isinstance(data, dict) else None
+        if built == hashes[spec.id] and isinstance(data, dict):
+            checks[spec.id] = [float(c) for c in data.pop("training_checks", [])]
+            marker.write_text(json.dumps({**data, "build_hash": label}))
+        elif built != label:
+            todo.append(spec)
+    return todo, checks
 
 
 def _group_args(
@@ -146,7 +151,7 @@ def _group_args(
         str(store.lineage_dir(group.lineage)),
         [str(store.model_dir(s.id)) for s in group.specs],
         1,
-        [_label(store, s, suite) for s in group.specs],
+        list(group.labels),
     )
 
 
@@ -194,7 +199,7 @@ def _run_pool(
                         progress("base", bases_done, len(bases))
                     _submit(pool, suite, store, waiting.pop(what), running)
                 else:
-                    checks |= result or {}
+                    checks |= result
                     done = _report(progress, what, done, total)
     return checks
 
@@ -211,7 +216,11 @@ def _submit(
 
 
 def _card(
-    suite: Suite, spec: OrganismSpec, store: OrganismStore, checks: list[float] | None
+    suite: Suite,
+    spec: OrganismSpec,
+    store: OrganismStore,
+    build_hash: str,
+    checks: list[float] | None,
 ) -> OrganismCard:
     """The organism's card: its checks from this build, or from its card if it was built
     before (an older card has none)."""
@@ -238,6 +247,6 @@ def _card(
         seed=spec.seed,
         lineage=base_hash(suite, spec.lineage),
         weights_sha256=weights,
-        build_hash=organism_hash(spec, suite),
+        build_hash=build_hash,
         training_checks=tuple(checks),
     )
