@@ -137,8 +137,13 @@ BAD_INPUTS = [
     ),
     (
         "unsupported version",
+        lambda t: t.replace("version: 1", "version: 3"),
+        ["field 'version'", "unsupported manifest version 3", "reads versions 1, 2"],
+    ),
+    (
+        "version 2 without its components",
         lambda t: t.replace("version: 1", "version: 2"),
-        ["field 'version'", "unsupported manifest version 2"],
+        ["field 'components'", "required field is missing"],
     ),
     (
         "duplicate finding id",

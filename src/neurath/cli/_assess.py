@@ -14,6 +14,7 @@ from neurath.cli._main import cli, echo, progress_bar, stdout_console
 from neurath.engine import assess as run_assessment
 from neurath.engine._engine import DEFAULT_DRAWS
 from neurath.evidence import Assessment, Ledger, Manifest, load_manifest
+from neurath.evidence._model_v2 import ManifestV2
 
 _ROWS_SHOWN = 12
 
@@ -52,7 +53,7 @@ def assess(file: str, as_json: bool, db: str | None, draws: int, seed: int) -> N
             echo(f"stored as assessment {stored} in {db}")
 
 
-def _assess_with_progress(manifest: Manifest, draws: int, seed: int) -> Assessment:
+def _assess_with_progress(manifest: Manifest | ManifestV2, draws: int, seed: int) -> Assessment:
     """The assessment, with a progress bar on stderr for the Monte Carlo when it is a terminal."""
     with progress_bar(eta=True) as bar:
         task = bar.add_task("Monte Carlo over ranged factor scales", total=None)
@@ -71,7 +72,7 @@ def _json_view(result: Assessment, stored: int | None, db: str | None) -> dict[s
     return view
 
 
-def _print_tables(manifest: Manifest, r: Assessment) -> None:
+def _print_tables(manifest: Manifest | ManifestV2, r: Assessment) -> None:
     console = stdout_console()
     lo, hi = r.interval
     summary = Table(title=f"Overall safety assessment: {escape(r.target)}", show_header=False)
@@ -87,13 +88,25 @@ def _print_tables(manifest: Manifest, r: Assessment) -> None:
     else:
         spread = "(no ranged inputs, so no interval)"
     summary.add_row("P(not scheming)", f"{r.p_not_scheming:.4f}   {spread}")
+    if r.p_not_scheming_worst is not None:
+        summary.add_row(
+            "worst case over schemer types",
+            f"{r.p_not_scheming_worst:.4f}   (the type it fits best)",
+        )
     summary.add_row("naive (independent)", f"{r.p_not_scheming_naive:.4f}")
     summary.add_row("prior", f"{r.prior_not_scheming:.4f}")
     summary.add_row("assurance ceiling", f"{r.ceiling:.4f}   (common cause c = {r.common_cause:g})")
+    before = "mixture" if r.manifest_version == 2 else "Gaussian"
     summary.add_row(
-        "log LR  N:S", f"{r.log_lr:+.3f}   (Gaussian {r.llr:+.3f}, naive {r.llr_naive:+.3f})"
+        "log LR  N:S", f"{r.log_lr:+.3f}   ({before} {r.llr:+.3f}, naive {r.llr_naive:+.3f})"
     )
     summary.add_row("findings", f"{r.n_findings}, worth {r.n_eff:.1f} independent (n_eff)")
+    if r.component_posterior and isinstance(manifest, ManifestV2):
+        for hyp, name in ((False, "looks like (if aligned)"), (True, "looks like (if scheming)")):
+            shares = {c.id: r.component_posterior[c.id] for c in manifest.components}
+            ids = [c.id for c in manifest.components if c.scheming is hyp]
+            best = sorted(ids, key=lambda i: -shares[i])[:3]
+            summary.add_row(name, ", ".join(f"{escape(i)} {shares[i]:.2f}" for i in best))
     console.print(summary)
 
     by_id = {f.id: f for f in manifest.findings}

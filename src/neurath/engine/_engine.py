@@ -19,6 +19,7 @@ from neurath.engine._kernel import (
 )
 from neurath.evidence._assessment import Assessment
 from neurath.evidence._model import Manifest, point_value
+from neurath.evidence._model_v2 import ManifestV2
 
 DEFAULT_DRAWS = 400
 
@@ -52,7 +53,7 @@ def assurance_ceiling(prior: float, c: float) -> float:
 
 
 def assess(
-    manifest: Manifest,
+    manifest: Manifest | ManifestV2,
     *,
     draws: int = DEFAULT_DRAWS,
     seed: int = 0,
@@ -61,6 +62,9 @@ def assess(
     progress: ProgressCallback | None = None,
 ) -> Assessment:
     """Assess a manifest: the correlated GLS likelihood ratio with the common-cause mixture.
+
+    A version 2 manifest (mechanism components) is assessed by the mixture engine
+    (:mod:`neurath.engine._engine_v2`); a version 1 manifest exactly as before.
 
     Args:
         manifest: The evidence.
@@ -76,6 +80,17 @@ def assess(
         The assessment, with the naive result, interval, ceiling, n_eff, weights,
         contributions and warnings.
     """
+    if isinstance(manifest, ManifestV2):
+        from neurath.engine._engine_v2 import assess_mixture
+
+        return assess_mixture(
+            manifest,
+            draws=draws,
+            seed=seed,
+            interval_level=interval_level,
+            top=top,
+            progress=progress,
+        )
     return assess_arrays(
         EvidenceArrays.from_manifest(manifest),
         target=manifest.target,

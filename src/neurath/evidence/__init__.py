@@ -13,6 +13,7 @@ from neurath.evidence._model import (
     Manifest,
     point_value,
 )
+from neurath.evidence._model_v2 import Component, ComponentExpectation, FindingV2, ManifestV2
 from neurath.evidence._reading import Anchor
 from neurath.evidence._verify import LedgerReport
 
@@ -21,14 +22,18 @@ __all__ = [
     "MANIFEST_VERSION",
     "Anchor",
     "Assessment",
+    "Component",
+    "ComponentExpectation",
     "Expected",
     "Factor",
     "FactorKind",
     "Finding",
+    "FindingV2",
     "Ledger",
     "LedgerRecord",
     "LedgerReport",
     "Manifest",
+    "ManifestV2",
     "StoredAssessment",
     "load_findings_jsonl",
     "load_manifest",

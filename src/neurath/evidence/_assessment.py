@@ -65,3 +65,15 @@ class Assessment(BaseModel):
     """Seed of the Monte Carlo draws, so the interval can be reproduced."""
     neurath_version: str = __version__
     """The neurath release that computed this assessment."""
+    manifest_version: Literal[1, 2] = 1
+    """The manifest format assessed: 1, one Gaussian per hypothesis; 2, a mixture of mechanism
+    components per hypothesis (then ``llr`` is the mixture's log ratio, and ``weights`` and
+    ``n_eff`` describe the pooled version 1 view of the same findings)."""
+    p_not_scheming_worst: float | None = None
+    """Version 2: P(not scheming) with the scheming components' weights chosen against
+    reassurance (the single scheming component the evidence fits best)."""
+    llr_worst: float | None = None
+    """Version 2: the log ratio behind ``p_not_scheming_worst``, before the common cause."""
+    component_posterior: dict[str, float] = Field(default_factory=dict)
+    """Version 2: each component's share of its hypothesis given the evidence (which kind of
+    aligned model, or of schemer, the target looks like if it is one)."""

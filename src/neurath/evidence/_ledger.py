@@ -25,6 +25,7 @@ from neurath.evidence._assessment import Assessment
 from neurath.evidence._chain import insert, manifest_digest
 from neurath.evidence._migrations import MIGRATIONS, Migration
 from neurath.evidence._model import Finding, Manifest
+from neurath.evidence._model_v2 import ManifestV2
 from neurath.evidence._reading import LedgerReader, LedgerRecord, StoredAssessment
 from neurath.evidence._sqlite import (
     applied_migrations,
@@ -114,7 +115,7 @@ class Ledger(LedgerReader):
     # -- writing ---------------------------------------------------------------------------
     def record_manifest(
         self,
-        manifest: Manifest,
+        manifest: Manifest | ManifestV2,
         *,
         source: str | None = None,
         linked: Mapping[str, int] | None = None,
@@ -129,7 +130,7 @@ class Ledger(LedgerReader):
 
     def record(
         self,
-        manifest: Manifest,
+        manifest: Manifest | ManifestV2,
         assessment: Assessment,
         *,
         source: str | None = None,
@@ -291,7 +292,7 @@ class Ledger(LedgerReader):
     def _insert_manifest(
         self,
         conn: sqlite3.Connection,
-        manifest: Manifest,
+        manifest: Manifest | ManifestV2,
         source: str | None,
         linked: Mapping[str, int],
     ) -> int:
@@ -386,7 +387,7 @@ def verify_ledger(url: str | Path) -> LedgerReport:
         return ledger.verify()
 
 
-def _check_against(header: Manifest, finding: Finding) -> None:
+def _check_against(header: Manifest | ManifestV2, finding: Finding) -> None:
     known = {f.id for f in header.factors}
     unknown = sorted(set(finding.factors) - known)
     if unknown:

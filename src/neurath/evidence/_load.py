@@ -9,16 +9,26 @@ from pydantic import ValidationError
 
 from neurath._errors import ManifestError
 from neurath._files import iter_jsonl, parse_json, parse_yaml, read_user_text
-from neurath.evidence._model import MANIFEST_VERSION, Finding, Manifest, check_references
+from neurath.evidence._model import Finding, Manifest, check_references
+from neurath.evidence._model_v2 import FindingV2, ManifestV2, check_components
+
+AnyManifest = Manifest | ManifestV2
+"""A manifest of either format version: 1 (one expectation per hypothesis) or 2 (per
+mechanism component)."""
+
+_READS: dict[int, tuple[type[Manifest] | type[ManifestV2], type[Finding]]] = {
+    1: (Manifest, Finding),
+    2: (ManifestV2, FindingV2),
+}
 
 _UNION_BRANCHES = ("float", "tuple[float, float]", "int", "str", "list[str]", "dict[str,float]")
 
 
-def load_manifest(path: str | Path) -> Manifest:
+def load_manifest(path: str | Path) -> AnyManifest:
     """Load and validate a manifest file, including the findings file it names.
 
     Args:
-        path: A ``.yaml``/``.yml`` or ``.json`` manifest in format version 1.
+        path: A ``.yaml``/``.yml`` or ``.json`` manifest in format version 1 or 2.
 
     Returns:
         The validated manifest, with findings from ``findings_file`` appended after the inline ones.
@@ -36,7 +46,7 @@ def load_manifest(path: str | Path) -> Manifest:
 
 def manifest_from_data(
     data: Any, *, file: str | None = None, base_dir: str | Path | None = None
-) -> Manifest:
+) -> AnyManifest:
     """Validate an already-parsed manifest document (a mapping) and resolve its findings file.
 
     Args:
@@ -51,15 +61,16 @@ def manifest_from_data(
     version = data.get("version")
     if version is None:
         raise ManifestError("missing; write 'version: 1'", file=file, field="version")
-    if type(version) is not int or version != MANIFEST_VERSION:
+    if type(version) is not int or version not in _READS:
         raise ManifestError(
-            f"unsupported manifest version {version!r}; this neurath reads version "
-            f"{MANIFEST_VERSION}",
+            f"unsupported manifest version {version!r}; this neurath reads versions "
+            f"{', '.join(map(str, _READS))}",
             file=file,
             field="version",
         )
+    model, finding_model = _READS[version]
     try:
-        manifest = Manifest.model_validate(data)
+        manifest: AnyManifest = model.model_validate(data)
     except ValidationError as exc:
         raise _manifest_error(exc, file=file, document=data) from None
     except ManifestError as exc:
@@ -67,18 +78,23 @@ def manifest_from_data(
     if manifest.findings_file is None:
         return manifest
     findings_path = Path(base_dir or ".") / manifest.findings_file
-    extra = load_findings_jsonl(findings_path, referenced_from=file)
+    extra = load_findings_jsonl(findings_path, referenced_from=file, model=finding_model)
     findings = [*manifest.findings, *extra]
     try:
         check_references(manifest.factors, findings)
+        if isinstance(manifest, ManifestV2):
+            check_components(manifest.components, [f for f in findings if isinstance(f, FindingV2)])
     except ManifestError as exc:
         in_file = any(f.id == exc.finding for f in extra)
         raise _with_file(exc, str(findings_path) if in_file else file) from None
     return manifest.model_copy(update={"findings": findings})
 
 
-def load_findings_jsonl(path: str | Path, *, referenced_from: str | None = None) -> list[Finding]:
-    """Read findings from a JSON Lines file: one finding object per line, blank lines ignored.
+def load_findings_jsonl(
+    path: str | Path, *, referenced_from: str | None = None, model: type[Finding] = Finding
+) -> list[Finding]:
+    """Read findings from a JSON Lines file: one finding object per line, blank lines ignored
+    (``model``: :class:`FindingV2` for a version 2 manifest's).
 
     The file is read as every user file is (:func:`neurath._files.iter_jsonl`): a regular file
     within the size and line limits, strict JSON (no duplicate keys, NaN or infinities).
@@ -88,7 +104,7 @@ def load_findings_jsonl(path: str | Path, *, referenced_from: str | None = None)
     findings: list[Finding] = []
     try:
         for lineno, data in iter_jsonl(path, "findings"):
-            findings.append(_finding_from_data(data, where, lineno))
+            findings.append(_finding_from_data(data, where, lineno, model))
     except ManifestError as exc:
         if exc.line is not None or exc.finding is not None or not hint:
             raise
@@ -96,9 +112,9 @@ def load_findings_jsonl(path: str | Path, *, referenced_from: str | None = None)
     return findings
 
 
-def _finding_from_data(data: Any, where: str, lineno: int) -> Finding:
+def _finding_from_data(data: Any, where: str, lineno: int, model: type[Finding]) -> Finding:
     try:
-        return Finding.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         fid = data.get("id") if isinstance(data, dict) else None
         err = _manifest_error(exc, file=where, document={}, loc_prefix=("findings", 0))

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from neurath._errors import LedgerError, ManifestError
 from neurath.evidence._assessment import Assessment
 from neurath.evidence._model import Finding, Manifest, check_references
+from neurath.evidence._model_v2 import ManifestV2, header_from_json
 from neurath.evidence._verify import LedgerReport, parse_finding, verify, why
 
 _COUNTED = ("manifests", "findings", "assessments", "anchors")
@@ -79,12 +80,12 @@ class LedgerReader:
         finding = parse_finding(r[1], f"finding record {r[0]} in {self.path}")
         return LedgerRecord(r[0], finding, *r[2:])
 
-    def _header(self, conn: sqlite3.Connection, manifest_id: int) -> Manifest:
+    def _header(self, conn: sqlite3.Connection, manifest_id: int) -> Manifest | ManifestV2:
         row = conn.execute("SELECT header FROM manifests WHERE id = ?", (manifest_id,)).fetchone()
         if row is None:
             raise LedgerError(f"no manifest {manifest_id} in {self.path}")
         try:
-            return Manifest.model_validate_json(row[0])
+            return header_from_json(row[0])
         except (ValidationError, ValueError) as exc:
             raise LedgerError(
                 f"manifest {manifest_id} in {self.path}: not a valid manifest: {why(exc)}"
@@ -149,7 +150,7 @@ class LedgerReader:
             raise LedgerError(f"no finding record {record_id} in {self.path}")
         return [self._record(r) for r in rows]
 
-    def manifest(self, manifest_id: int, *, current: bool = True) -> Manifest:
+    def manifest(self, manifest_id: int, *, current: bool = True) -> Manifest | ManifestV2:
         """Rebuild a stored manifest; with ``current``, corrections of its findings applied.
 
         The findings from its ``findings_file`` are already among its findings, so the

@@ -27,7 +27,8 @@ from neurath.evidence._chain import (
     row_hash,
     rows,
 )
-from neurath.evidence._model import Finding, Manifest
+from neurath.evidence._model import Finding
+from neurath.evidence._model_v2 import FindingV2, finding_from_json, header_from_json
 from neurath.evidence._sqlite import connect, migrate
 
 
@@ -76,7 +77,8 @@ def checked_finding(finding: Finding) -> Finding:
     """
     name = getattr(finding, "id", "?")
     try:
-        checked = Finding.model_validate(finding.model_dump())
+        model = FindingV2 if isinstance(finding, FindingV2) else Finding
+        checked = model.model_validate(finding.model_dump())
     except (ValidationError, ValueError, TypeError, AttributeError) as exc:
         raise LedgerError(f"finding {name!r} is not valid: {why(exc)}") from None
     problem = _non_finite(checked)
@@ -88,7 +90,7 @@ def checked_finding(finding: Finding) -> Finding:
 def parse_finding(body: str, where: str) -> Finding:
     """A stored finding body parsed and checked; ``where`` names the record in errors."""
     try:
-        finding = Finding.model_validate_json(body)
+        finding = finding_from_json(body)
     except (ValidationError, ValueError) as exc:
         raise LedgerError(f"{where}: the stored body is not a valid finding: {why(exc)}") from None
     problem = _non_finite(finding)
@@ -244,7 +246,7 @@ def _check_bodies(conn: sqlite3.Connection) -> None:
         parse_finding(body, f"manifest {manifest_id}'s finding at position {position}")
     for manifest_id, header in conn.execute("SELECT id, header FROM manifests ORDER BY id"):
         try:
-            Manifest.model_validate_json(header)
+            header_from_json(header)
         except (ValidationError, ValueError) as exc:
             raise LedgerError(f"manifest {manifest_id}: not a valid manifest: {why(exc)}") from None
     for assessment_id, body in conn.execute("SELECT id, body FROM assessments ORDER BY id"):

