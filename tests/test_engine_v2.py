@@ -176,7 +176,7 @@ def test_a_version_2_manifest_round_trips_through_the_ledger(tmp_path: Path) -> 
     manifest = load_manifest(EXAMPLE)
     result = assess(manifest)
     with Ledger(tmp_path / "l.db") as ledger:
-        manifest_id, assessment_id = ledger.record(manifest, result, source="test")
+        manifest_id, _ = ledger.record(manifest, result, source="test")
         back = ledger.manifest(manifest_id)
         assert isinstance(back, ManifestV2)
         assert back == manifest.model_copy(update={"findings_file": None})

@@ -11,7 +11,9 @@ from neurath.engine import EvidenceArrays, gls_solve
 from neurath.engine._mixture import MixtureArrays, leave_one_out_llr, mixture_likelihood
 
 
-def _random(seed: int, n: int = 7, k: int = 3, m: int = 5, df: float | None = None) -> MixtureArrays:
+def _random(
+    seed: int, n: int = 7, k: int = 3, m: int = 5, df: float | None = None
+) -> MixtureArrays:
     rng = np.random.default_rng(seed)
     rows, cols = [], []
     for i in range(n):
