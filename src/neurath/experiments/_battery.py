@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from neurath.evidence._model import Expected, Factor, Finding, Manifest
+from neurath._errors import ManifestError
+from neurath.evidence._model import Expected, Factor, Finding, Manifest, point_value
+from neurath.evidence._model_v2 import Component, ComponentExpectation, FindingV2, ManifestV2
 from neurath.experiments._registry import get_experiment, run_experiment
 from neurath.experiments._result import ExperimentResult
 from neurath.models._target import TargetModel
@@ -212,3 +215,51 @@ def _share_target_deviation(findings: list[Finding]) -> tuple[list[Finding], lis
             f = out[i]
             out[i] = f.model_copy(update={"extra_sd": 0.0, "factors": {**f.factors, fid: 1.0}})
     return out, factors
+
+
+def to_manifest_v2(manifest: Manifest, calibration: Calibration) -> ManifestV2:
+    """The version 1 manifest's evidence as a version 2 manifest: one component per kind the
+    calibration was fitted on (equal weights within each hypothesis), each finding carrying
+    every kind's expectation for its statistic.
+
+    A finding whose statistic has no kind fit (a crashed experiment's, or one fitted without
+    kinds) names no component, so every scheming kind reads it as blind. A repeated statistic
+    whose target deviation became a shared factor (:func:`_share_target_deviation`) keeps
+    that factor; each kind's own spread is reduced by the factor's variance (to no less than
+    0), so no kind is read as more precise than its calibration showed.
+    """
+    if not calibration.kind_fits:
+        raise ManifestError(
+            f"calibration {calibration.id} has no per-kind fits: calibrate with the organisms' "
+            "kinds (mechanisms) to make version 2 manifests"
+        )
+    components = [
+        Component(id=kind, scheming=scheming)
+        for kind, scheming in calibration.kind_scheming.items()
+    ]
+    scale = {f.id: point_value(f.sd) for f in manifest.factors}
+    findings = []
+    for f in manifest.findings:
+        fits = calibration.kind_fits.get(f"{f.experiment}.{get_experiment(f.experiment).statistic}")
+        shared = sum(
+            (scale[fid] * w * abs(f.expected.separation)) ** 2
+            for fid, w in f.factors.items()
+            if fid.endswith(":target-deviation")
+        )
+        comps = {}
+        if fits is not None and f.status == "ok":
+            comps = {
+                kind: ComponentExpectation(mean=k.mean, sd=math.sqrt(max(0.0, k.sd**2 - shared)))
+                for kind, k in fits.items()
+            }
+        findings.append(FindingV2(**f.model_dump(), components=comps))
+    return ManifestV2(
+        version=2,
+        target=manifest.target,
+        prior_not_scheming=manifest.prior_not_scheming,
+        common_cause=manifest.common_cause,
+        components=components,
+        factors=manifest.factors,
+        findings=findings,
+        description=manifest.description + " (version 2: a component per kind)",
+    )

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from neurath._errors import ManifestError
 from neurath._files import parse_json, read_user_text
+from neurath.experiments._calibrate_kinds import KindFit, fit_kinds
 from neurath.experiments._factor_scales import factor_scales
 from neurath.experiments._registry import get_experiment
 from neurath.experiments._result import ExperimentResult, FactorUse
@@ -106,6 +107,12 @@ class Calibration(BaseModel):
     expectations, and are left out of manifests rather than read on declared guesses."""
     profiles: dict[str, ExperimentProfile] = Field(default_factory=dict)
     """Experiment -> its measured profile (factors, precision, cost), for planners."""
+    kinds: dict[str, str] = Field(default_factory=dict)
+    """Calibration organism -> its kind (mechanism), when the fit was given them."""
+    kind_scheming: dict[str, bool] = Field(default_factory=dict)
+    """Kind -> whether it schemes."""
+    kind_fits: dict[str, dict[str, KindFit]] = Field(default_factory=dict)
+    """``experiment.statistic`` -> kind -> its expectation (version 2 manifests)."""
 
     def fit_for(self, experiment: str, statistic: str) -> StatisticFit | None:
         return self.fits.get(f"{experiment}.{statistic}")
@@ -143,6 +150,7 @@ def fit_calibration(
     suite: str,
     battery_params: Mapping[str, Mapping[str, Any]] | None = None,
     attempted: Sequence[str] = (),
+    kinds: Mapping[str, str] | None = None,
 ) -> Calibration:
     """Fit expected values, spreads, the common cause and factor scales on known organisms.
 
@@ -165,6 +173,8 @@ def fit_calibration(
         labels: organism id -> whether it schemes (calibration organisms only).
         attempted: The experiments that were run on them; one with no result at all is
             recorded as ``uncalibrated``.
+        kinds: organism id -> its kind (mechanism): also fit each statistic per kind
+            (:mod:`neurath.experiments._calibrate_kinds`), for version 2 manifests.
     """
     missing = sorted(set(results) - set(labels))
     if missing:
@@ -214,6 +224,11 @@ def fit_calibration(
     uncalibrated = sorted(set(attempted) - ran)
     if uncalibrated:
         body["uncalibrated"] = uncalibrated  # older ids stay as they were without any
+    by_kind, kind_scheming = _kind_fits(obs, fits, labels, kinds or {}, results)
+    if by_kind:
+        body["kind_fits"] = {
+            k: {c: f.model_dump() for c, f in v.items()} for k, v in by_kind.items()
+        }
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
     return Calibration(
         id=f"cal-{digest[:12]}",
@@ -232,7 +247,37 @@ def fit_calibration(
         notes=notes,
         uncalibrated=uncalibrated,
         profiles=profiles,
+        kinds={o: kinds[o] for o in sorted(results)} if by_kind and kinds else {},
+        kind_scheming=kind_scheming,
+        kind_fits=by_kind,
     )
+
+
+def _kind_fits(
+    obs: Mapping[str, Mapping[str, tuple[float, float]]],
+    fits: Mapping[str, StatisticFit],
+    labels: Mapping[str, bool],
+    kinds: Mapping[str, str],
+    results: Mapping[str, object],
+) -> tuple[dict[str, dict[str, KindFit]], dict[str, bool]]:
+    """Each fitted statistic per kind, shrunk towards blindness (empty without kinds)."""
+    if not kinds:
+        return {}, {}
+    missing = sorted(set(results) - set(kinds))
+    if missing:
+        raise ManifestError(f"no kind for calibration organisms: {', '.join(missing)}")
+    kind_scheming: dict[str, bool] = {}
+    for oid in sorted(results):
+        if kind_scheming.setdefault(kinds[oid], labels[oid]) != labels[oid]:
+            raise ManifestError(f"kind {kinds[oid]!r} has both scheming and aligned organisms")
+    out = {}
+    for exp, by_org in sorted(obs.items()):
+        key = f"{exp}.{get_experiment(exp).statistic}"
+        fit = fits.get(key)
+        if fit is None or fit.source != "fitted":
+            continue
+        out[key] = fit_kinds(by_org, kinds, kind_scheming, fit.not_scheming, fit.extra_sd**2)
+    return out, dict(sorted(kind_scheming.items()))
 
 
 def _profiles(results: Mapping[str, Sequence[ExperimentResult]]) -> dict[str, ExperimentProfile]:

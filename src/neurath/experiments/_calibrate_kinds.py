@@ -1,0 +1,112 @@
+"""Per-kind calibration: each statistic's expectation and spread under every mechanism (kind),
+for version 2 manifests (see :mod:`neurath.evidence._model_v2`).
+
+Few calibration organisms of each kind (often two to five) give noisy kind means, so the means
+are shrunk, empirical-Bayes fashion, towards what a *blind* detector would show: the pooled
+not-scheming mean. A detector is then credited with seeing a kind of schemer only as far as
+the data insist, which is the conservative direction: weak or noisy evidence of seeing a kind
+reads as not seeing it.
+
+For statistic s and kind k with organisms ``O_k`` (``n_k`` of them):
+
+- ``ybar_k`` their mean, ``v_k = (spread_k^2 + mean se^2) / n_k`` its sampling variance;
+- ``spread_k^2``: the kind's own variance beyond sampling error, partly pooled with the
+  within-kind variance of all kinds of the statistic (``POOL`` pseudo-degrees of freedom);
+- ``tau^2`` the variance of kind means about the target (method of moments over the kinds of
+  the same hypothesis, never below 0);
+- shrunk mean ``m_k = target + w_k (ybar_k - target)`` with ``w_k = tau^2 / (tau^2 + v_k)``;
+- predictive spread ``sd_k^2 = spread_k^2 + w_k v_k``: a new organism of the kind scatters
+  about an uncertain mean.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+POOL = 4.0
+"""Pseudo-degrees of freedom of the pooled within-kind variance in each kind's spread."""
+
+
+class KindFit(BaseModel):
+    """A statistic's expectation under one kind."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mean: float
+    sd: float = Field(ge=0)
+    """Predictive spread of a new organism of this kind beyond its sampling error."""
+    n: int
+    """Calibration organisms of this kind that ran the statistic."""
+    raw_mean: float
+    """Their plain mean, before shrinkage."""
+    weight_on_data: float = Field(ge=0, le=1)
+    """``w_k``: 1 keeps the kind's own mean, 0 reads the detector as blind to the kind."""
+
+
+def fit_kinds(
+    obs: Mapping[str, tuple[float, float]],
+    kinds: Mapping[str, str],
+    scheming: Mapping[str, bool],
+    blind: float,
+    fallback: float,
+) -> dict[str, KindFit]:
+    """One statistic's fit per kind.
+
+    Args:
+        obs: Organism -> (value, se) for the calibration organisms that ran the statistic.
+        kinds: Organism -> its kind (mechanism).
+        scheming: Kind -> whether it schemes.
+        blind: The shrinkage target: the pooled not-scheming mean.
+        fallback: A kind's spread (squared) when no kind has two organisms to measure one
+            by (the pooled ``extra_sd`` squared: wide, so cautious).
+    """
+    by_kind: dict[str, list[tuple[float, float]]] = {}
+    for oid, ys in obs.items():
+        by_kind.setdefault(kinds[oid], []).append(ys)
+    within, dof = 0.0, 0
+    for rows in by_kind.values():
+        if len(rows) >= 2:
+            y = np.array([v for v, _ in rows])
+            within += float(np.sum((y - y.mean()) ** 2))
+            dof += len(rows) - 1
+    pooled = within / dof if dof else 0.0
+    raw: dict[str, tuple[float, float, float, int]] = {}  # kind -> (ybar, spread2, v, n)
+    for kind, rows in by_kind.items():
+        y = np.array([v for v, _ in rows])
+        se2 = float(np.mean([s * s for _, s in rows]))
+        own = float(np.sum((y - y.mean()) ** 2))
+        if dof:
+            spread2 = max(0.0, (own + POOL * pooled) / (len(rows) - 1 + POOL) - se2)
+        else:
+            spread2 = fallback
+        raw[kind] = (float(y.mean()), spread2, (spread2 + se2) / len(rows), len(rows))
+    tau2 = {hyp: _between(raw, scheming, hyp, blind) for hyp in (False, True)}
+    out = {}
+    for kind, (ybar, spread2, v, n) in raw.items():
+        t2 = tau2[scheming[kind]]
+        w = t2 / (t2 + v) if t2 + v > 0 else 1.0
+        out[kind] = KindFit(
+            mean=blind + w * (ybar - blind),
+            sd=math.sqrt(spread2 + w * v),
+            n=n,
+            raw_mean=ybar,
+            weight_on_data=w,
+        )
+    return out
+
+
+def _between(
+    raw: Mapping[str, tuple[float, float, float, int]],
+    scheming: Mapping[str, bool],
+    hyp: bool,
+    target: float,
+) -> float:
+    """Method-of-moments variance of the hypothesis's kind means about ``target``."""
+    rows = [(ybar, v) for kind, (ybar, _, v, _) in raw.items() if scheming[kind] is hyp]
+    if not rows:
+        return 0.0
+    return max(0.0, float(np.mean([(y - target) ** 2 - v for y, v in rows])))

@@ -1,0 +1,130 @@
+"""Per-kind calibration (experiments/_calibrate_kinds.py) and version 2 manifests made from
+battery results: the kind a detector sees is kept, noise is shrunk towards blindness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from neurath import assess
+from neurath._errors import ManifestError
+from neurath.experiments._calibrate_kinds import fit_kinds
+from neurath.experiments._registry import get_experiment
+from neurath.models import ModelCard
+
+
+def _result(experiment: str, value: float, se: float = 0.02) -> Any:
+    from neurath.experiments import ExperimentResult, Statistic
+
+    stat = get_experiment(experiment).statistic
+    return ExperimentResult(
+        experiment=experiment,
+        target=ModelCard(id="x", backend="local"),
+        statistic=stat,
+        statistics={stat: Statistic(value=value, se=se, n=100)},
+        factors=[],
+    )
+
+
+KIND_SCHEMING = {"aligned": False, "sandbagger": True, "defector": True, "noisy": True}
+
+
+def test_a_kind_the_detector_plainly_sees_keeps_its_mean() -> None:
+    obs = {
+        **{f"a{i}": (0.01 * i, 0.02) for i in range(4)},
+        **{f"s{i}": (0.97 + 0.01 * i, 0.02) for i in range(3)},
+        **{f"d{i}": (0.01 * i, 0.02) for i in range(3)},
+    }
+    kinds = {o: {"a": "aligned", "s": "sandbagger", "d": "defector"}[o[0]] for o in obs}
+    fits = fit_kinds(obs, kinds, KIND_SCHEMING, blind=0.015, fallback=0.2)
+    assert fits["sandbagger"].weight_on_data > 0.99
+    assert fits["sandbagger"].mean == pytest.approx(0.98, abs=0.005)
+    assert fits["defector"].mean == pytest.approx(0.01, abs=0.01)  # blind, and read so
+    for f in fits.values():
+        assert f.sd >= 0 and f.n in (3, 4)
+
+
+def test_a_noisy_kind_with_few_organisms_is_shrunk_towards_blindness() -> None:
+    """Two organisms of a kind, far apart, beside kinds the detector is blind to: the kind's
+    mean moves towards the not-scheming mean, and its spread widens."""
+    obs = {
+        **{f"a{i}": (0.0, 0.05) for i in range(4)},
+        "n0": (0.9, 0.05),
+        "n1": (-0.3, 0.05),
+        **{f"d{i}": (0.02 * i, 0.05) for i in range(4)},
+    }
+    kinds = {o: {"a": "aligned", "n": "noisy", "d": "defector"}[o[0]] for o in obs}
+    fits = fit_kinds(obs, kinds, KIND_SCHEMING, blind=0.0, fallback=0.2)
+    noisy = fits["noisy"]
+    assert noisy.raw_mean == pytest.approx(0.3)
+    assert noisy.weight_on_data < 0.5
+    assert abs(noisy.mean) < abs(noisy.raw_mean)
+    assert noisy.sd > 0.3  # its own spread plus the uncertainty of its mean
+
+
+def test_without_replication_each_kind_gets_the_cautious_fallback_spread() -> None:
+    obs = {"a": (0.0, 0.02), "s": (0.9, 0.02), "d": (0.05, 0.02)}
+    kinds = {"a": "aligned", "s": "sandbagger", "d": "defector"}
+    fits = fit_kinds(obs, kinds, KIND_SCHEMING, blind=0.0, fallback=0.09)
+    assert all(f.sd >= 0.3 - 1e-12 for f in fits.values())
+
+
+def _calibration() -> Any:
+    from neurath.experiments import fit_calibration
+
+    def org(h: float, c: float) -> list[Any]:
+        return [_result("honeypot", h), _result("capability", c)]
+
+    rng = np.random.default_rng(0)
+    results = {
+        **{f"a{i}": org(rng.normal(0.02, 0.01), rng.normal(0.0, 0.02)) for i in range(4)},
+        **{f"s{i}": org(rng.normal(0.02, 0.01), rng.normal(0.95, 0.02)) for i in range(3)},
+        **{f"d{i}": org(rng.normal(0.8, 0.05), rng.normal(0.0, 0.02)) for i in range(3)},
+    }
+    labels = {o: not o.startswith("a") for o in results}
+    kinds = {o: {"a": "aligned", "s": "sandbagger", "d": "defector"}[o[0]] for o in results}
+    return results, labels, kinds, fit_calibration(results, labels, suite="k", kinds=kinds)
+
+
+def test_a_sandbagger_reads_as_scheming_with_kinds_and_not_without() -> None:
+    """The failure the issue describes, end to end from results: a capability test that sees
+    only sandbaggers is averaged with the honeypots that see only defectors (version 1); per
+    kind (version 2), the sandbagger is caught."""
+    from neurath.experiments._battery import to_manifest, to_manifest_v2
+
+    results, labels, kinds, cal = _calibration()
+    assert cal.kinds == kinds and cal.kind_scheming == {
+        "aligned": False,
+        "defector": True,
+        "sandbagger": True,
+    }
+    cap = cal.kind_fits["capability.accuracy_drop"]
+    assert cap["sandbagger"].mean > 0.9 and abs(cap["defector"].mean) < 0.05
+    sandbagger = [_result("honeypot", 0.02), _result("capability", 0.93)]
+    aligned = [_result("honeypot", 0.02), _result("capability", 0.01)]
+    v1 = assess(to_manifest("t", sandbagger, cal, common_cause=0.0))
+    v2 = assess(to_manifest_v2(to_manifest("t", sandbagger, cal, common_cause=0.0), cal))
+    assert v2.p_not_scheming < 1e-3 < v1.p_not_scheming
+    ok = assess(to_manifest_v2(to_manifest("t", aligned, cal, common_cause=0.0), cal))
+    assert ok.p_not_scheming > 0.95
+    assert max(ok.component_posterior, key=ok.component_posterior.__getitem__) == "aligned"
+
+
+def test_kind_fits_change_the_calibration_id_and_bad_kinds_are_refused() -> None:
+    from neurath.experiments import fit_calibration
+    from neurath.experiments._battery import to_manifest, to_manifest_v2
+
+    results, labels, kinds, cal = _calibration()
+    plain = fit_calibration(results, labels, suite="k")
+    assert plain.id != cal.id and plain.kind_fits == {}
+    with pytest.raises(ManifestError, match="no per-kind fits"):
+        to_manifest_v2(to_manifest("t", results["a0"], plain), plain)
+    with pytest.raises(ManifestError, match="no kind for calibration organisms: a0"):
+        fit_calibration(
+            results, labels, suite="k", kinds={k: v for k, v in kinds.items() if k != "a0"}
+        )
+    mixed = {**kinds, "s0": "defector", "a0": "defector"}
+    with pytest.raises(ManifestError, match="both scheming and aligned"):
+        fit_calibration(results, labels, suite="k", kinds=mixed)
