@@ -94,7 +94,7 @@ def test_a_sandbagger_reads_as_scheming_with_kinds_and_not_without() -> None:
     kind (version 2), the sandbagger is caught."""
     from neurath.experiments._battery import to_manifest, to_manifest_v2
 
-    results, labels, kinds, cal = _calibration()
+    _, _, kinds, cal = _calibration()
     assert cal.kinds == kinds and cal.kind_scheming == {
         "aligned": False,
         "defector": True,
