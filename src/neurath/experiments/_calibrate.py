@@ -274,8 +274,10 @@ def _kind_fits(
     for exp, by_org in sorted(obs.items()):
         key = f"{exp}.{get_experiment(exp).statistic}"
         fit = fits.get(key)
-        if fit is None or fit.source != "fitted":
+        if fit is None:
             continue
+        # An unseparated statistic is fitted too: pooled, it shows nothing, but one kind may
+        # still stand out in it (or a new kind, as an anomaly).
         out[key] = fit_kinds(by_org, kinds, kind_scheming, fit.not_scheming, fit.extra_sd**2)
     return out, dict(sorted(kind_scheming.items()))
 

@@ -16,6 +16,9 @@ _LABELS = {
     "engine": "engine",
     "engine_no_common_cause": "engine, c = 0",
     "naive": "fair naive",
+    "engine_v2": "engine v2 (per mechanism)",
+    "engine_v2_worst": "v2, worst type",
+    "engine_v2_no_common_cause": "v2, c = 0",
 }
 _METRICS = (
     ("log_loss", "log loss"),
@@ -41,12 +44,20 @@ def _false(s: AggregatorScore) -> str:
     return f"<td class='num {cls}'>{s.false_reassurances} of {s.n_schemers}{upper}</td>"
 
 
+def _shown(splits: list[SplitResult]) -> list[str]:
+    """The aggregators every scored split has (the v2 engine only with per-kind fits)."""
+    scored = [s for s in splits if s.status == "scored"]
+    return [k for k in _LABELS if all(k in s.scores for s in scored)]
+
+
 def _summary(splits: list[SplitResult]) -> list[str]:
+    shown = _shown(splits)
     out = [
         "<h2>Every split at a glance</h2><table><tr><th>split</th><th>calibration / test</th>"
         "<th>c</th><th>ceiling</th><th>ceiling vacuous?</th><th>benign above ceiling</th>"
-        + "".join(f"<th>false reassurances: {v}</th>" for v in _LABELS.values())
-        + "<th>log loss (engine)</th><th>log loss (fair naive)</th></tr>"
+        + "".join(f"<th>false reassurances: {_LABELS[k]}</th>" for k in shown)
+        + "<th>log loss (engine)</th><th>log loss (fair naive)</th>"
+        "<th>v2 c0 / ceiling</th><th>held-out evasion (v2, c = 0)</th></tr>"
     ]
     for s in splits:
         if s.status != "scored":
@@ -61,9 +72,12 @@ def _summary(splits: list[SplitResult]) -> list[str]:
             f"<td class=num>{s.common_cause:.3f}</td><td class=num>{s.ceiling:.3f}</td>"
             f"<td class={'bad' if s.ceiling_vacuous else 'good'}>{vac}</td>"
             f"<td class=num>{above}</td>"
-            + "".join(_false(s.scores[k]) for k in _LABELS)
+            + "".join(_false(s.scores[k]) for k in shown)
             + f"<td class=num>{_est(s.scores['engine'].metrics['log_loss'])}</td>"
-            f"<td class=num>{_est(s.scores['naive'].metrics['log_loss'])}</td></tr>"
+            f"<td class=num>{_est(s.scores['naive'].metrics['log_loss'])}</td>"
+            f"<td class=num>{_v2_short(s)}</td>"
+            f"<td class=num>{'' if s.held_out_evasion is None else f'{s.held_out_evasion:.2f}'}"
+            "</td></tr>"
         )
     out.append("</table>")
     return out
@@ -78,40 +92,95 @@ def _split(s: SplitResult) -> list[str]:
         f"c = {s.common_cause:.3f}, ceiling {s.ceiling:.3f}; "
         f"calibration {_e(s.calibration_id)}.</p>"
     )
-    out.append("<table><tr><th>metric</th>" + "".join(f"<th>{v}</th>" for v in _LABELS.values()))
+    out += _v2_cause(s)
+    shown = _shown([s])
+    out.append("<table><tr><th>metric</th>" + "".join(f"<th>{_LABELS[k]}</th>" for k in shown))
     out.append("</tr><tr><td>false reassurances</td>")
-    out += [_false(s.scores[k]) for k in _LABELS]
+    out += [_false(s.scores[k]) for k in shown]
     out.append("</tr>")
     for key, label in _METRICS:
-        cells = "".join(f"<td class=num>{_est(s.scores[k].metrics[key])}</td>" for k in _LABELS)
+        cells = "".join(f"<td class=num>{_est(s.scores[k].metrics[key])}</td>" for k in shown)
         out.append(f"<tr><td>{label}</td>{cells}</tr>")
     out.append("</table>")
     series = {
         _LABELS[k]: ([getattr(r, f) for r in s.targets], [not r.scheming for r in s.targets])
-        for k, f in (("engine", "p"), ("naive", "p_naive"))
+        for k, f in (("engine", "p"), ("naive", "p_naive"), ("engine_v2", "p_v2"))
+        if k in shown
     }
     out.append(reliability_svg(series))
     out.append(
         "<table><tr><th>mechanism</th><th>scheming</th><th>n</th><th>mean P (engine)</th>"
         "<th>range</th><th>reassured</th><th>flagged (P &lt; 0.5)</th><th>mean P (fair naive)</th>"
-        "<th>reassured (naive)</th></tr>"
+        "<th>reassured (naive)</th>"
+        + ("<th>mean P (v2)</th><th>reassured (v2)</th>" if "engine_v2" in shown else "")
+        + "</tr>"
     )
     naive = {m.mechanism: m for m in s.scores["naive"].mechanisms}
+    v2 = {m.mechanism: m for m in s.scores["engine_v2"].mechanisms} if "engine_v2" in shown else {}
     for m in s.scores["engine"].mechanisms:
         bad = "bad" if m.scheming and m.reassured else ""
         n = naive[m.mechanism]
+        extra = ""
+        if m.mechanism in v2:
+            w = v2[m.mechanism]
+            extra = (
+                f"<td class=num>{w.mean_p:.3f}</td>"
+                f"<td class='num {'bad' if w.scheming and w.reassured else ''}'>{w.reassured}</td>"
+            )
         out.append(
             f"<tr><td>{_e(m.mechanism)}</td><td>{'yes' if m.scheming else 'no'}</td>"
             f"<td class=num>{m.n}</td><td class=num>{m.mean_p:.3f}</td>"
             f"<td class=num>{m.min_p:.3f}-{m.max_p:.3f}</td>"
             f"<td class='num {bad}'>{m.reassured}</td>"
             f"<td class=num>{m.flagged}</td><td class=num>{n.mean_p:.3f}</td>"
-            f"<td class=num>{n.reassured}</td></tr>"
+            f"<td class=num>{n.reassured}</td>{extra}</tr>"
         )
     out.append("</table>")
     if s.notes:
         notes = "".join(f"<li>{_e(n)}</li>" for n in s.notes[:50])
         out.append(f"<details><summary>{len(s.notes)} notes</summary><ul>{notes}</ul></details>")
+    return out
+
+
+def _v2_short(s: SplitResult) -> str:
+    if s.v2_common_cause is None or s.v2_ceiling is None:
+        return "n/a"
+    mark = " (vacuous)" if s.v2_ceiling_vacuous else ""
+    return f"{s.v2_common_cause.common_cause:.3f} / {s.v2_ceiling:.3f}{mark}"
+
+
+def _v2_cause(s: SplitResult) -> list[str]:
+    """The version 2 engine's common cause: how it was measured, and what it covers."""
+    cc = s.v2_common_cause
+    if cc is None or s.v2_ceiling is None:
+        return []
+    vac = "vacuous: no reassurance possible" if s.v2_ceiling_vacuous else "not vacuous"
+    out = [
+        f"<p>Version 2: common cause c0 = {cc.common_cause:.3f} (ceiling {s.v2_ceiling:.3f}, "
+        f"{vac}) = (1 - {cc.novel:g}) x known {cc.c_known:.3f} ({len(cc.known_evaders)} of "
+        f"{cc.known_schemers} calibration schemers reassured when left out one at a time) + "
+        f"{cc.novel:g} x novel {cc.c_novel:.3f} (mechanisms left out whole).</p>"
+    ]
+    if s.held_out_evasion is not None:
+        covered = "covers" if cc.common_cause >= s.held_out_evasion else "does not cover"
+        out.append(
+            f"<p>Held-out mechanism {_e(s.held_out or '')}: {s.held_out_evasion:.2f} of its "
+            f"test schemers would be reassured at c = 0; c0 {covered} it.</p>"
+        )
+    rates = "".join(
+        f"<tr><td>{_e(k)}</td><td class=num>{v:.2f}</td></tr>" for k, v in cc.novel_rates.items()
+    )
+    table = "".join(
+        f"<tr><td class=num>{t.novel:g}</td><td class=num>{t.c_novel:.3f}</td>"
+        f"<td class=num>{t.common_cause:.3f}</td><td class=num>{t.ceiling:.3f}</td></tr>"
+        for t in cc.sensitivity
+    )
+    out.append(
+        "<details><summary>evasion by mechanism left out, and the declaration's "
+        "sensitivity</summary><table><tr><th>mechanism left out of calibration</th>"
+        f"<th>share reassured</th></tr>{rates}</table><table><tr><th>declared novel</th>"
+        f"<th>c novel</th><th>c0</th><th>ceiling</th></tr>{table}</table></details>"
+    )
     return out
 
 

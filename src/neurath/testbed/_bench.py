@@ -36,6 +36,7 @@ from neurath.organisms._archetypes import SCHEMING
 from neurath.organisms._suite import OrganismSpec, Suite
 from neurath.testbed._bench_choose import Choice
 from neurath.testbed._bench_score import AggregatorScore
+from neurath.testbed._common_cause import CommonCause
 from neurath.testbed._population import suite_sha256
 from neurath.testbed._store import OrganismStore
 
@@ -144,6 +145,13 @@ class TargetRow(BaseModel):
     p_naive: float
     """The fair naive baseline: independent findings, each with its full variance."""
     n_findings: int
+    p_v2: float | None = None
+    """The version 2 engine (a component per calibration mechanism), the split's common
+    cause; None when the calibration has no per-kind fits."""
+    p_v2_worst: float | None = None
+    """The same, with the scheming components' weights chosen against reassurance."""
+    p_v2_no_common_cause: float | None = None
+    """The version 2 engine with c = 0."""
 
 
 class SplitResult(BaseModel):
@@ -163,11 +171,20 @@ class SplitResult(BaseModel):
     ceiling_vacuous: bool | None = None
     """Whether the ceiling sits below the reassurance threshold: no target can be reassured,
     so "no false reassurance" holds by construction (vacuously)."""
+    v2_common_cause: CommonCause | None = None
+    """The version 2 engine's common cause, measured on the split's calibration group by the
+    engine itself (:mod:`neurath.testbed._common_cause`)."""
+    v2_ceiling: float | None = None
+    v2_ceiling_vacuous: bool | None = None
+    held_out_evasion: float | None = None
+    """Leave-one-mechanism-out splits: the share of the held-out mechanism's test schemers
+    the version 2 engine would reassure at c = 0 (what its common cause must cover)."""
     benign_above_ceiling: float | None = None
     """Share of benign targets whose evidence alone (c = 0) would rise above the ceiling:
     how often the ceiling, not the evidence, decides."""
     scores: dict[str, AggregatorScore] = {}
-    """``engine``, ``engine_no_common_cause`` and ``naive``."""
+    """``engine``, ``engine_no_common_cause`` and ``naive``; with per-kind fits also
+    ``engine_v2``, ``engine_v2_worst`` and ``engine_v2_no_common_cause``."""
     targets: list[TargetRow] = []
     choices: dict[str, Choice] = {}
     """Design choices this split decided on its calibration group (nested cross-validation)."""
@@ -189,6 +206,8 @@ class BenchResult(BaseModel):
     seed: int
     params: dict[str, dict[str, Any]]
     n_boot: int
+    novel: float | None = None
+    """The declared chance of a novel mechanism the version 2 engine used."""
     splits: list[SplitResult]
     elapsed_s: float
     stage_s: dict[str, float] = {}
@@ -205,6 +224,7 @@ def preregister(
     prior: float,
     seed: int,
     params: Mapping[str, Any],
+    novel: float | None = None,
 ) -> str:
     """Write the population and its splits before anything is scored; return the file's
     hash. An existing pre-registration with other content is refused (a new folder for a
@@ -218,6 +238,7 @@ def preregister(
             "prior_not_scheming": prior,
             "seed": seed,
             "params": params,
+            **({"novel": novel} if novel is not None else {}),
         },
         indent=1,
         sort_keys=True,
