@@ -206,6 +206,8 @@ def _contributions(
     component) and each factor (its scale set to 0: every component refitted)."""
     if x.n == 0:
         return {}, {}, True
+    if top == 0:
+        return {}, {}, False  # none asked for: skip the refits
     base = float(log_lr_common_cause(llr, c))
     loo, _ = leave_one_out_llr(x)
     findings = _ranked(x.finding_ids, llr - loo, base - log_lr_common_cause(loo, c), top)

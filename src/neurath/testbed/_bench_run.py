@@ -93,7 +93,7 @@ def _target_row(
             tid, results, calibration, prior_not_scheming=prior, keep_unseparated=True
         )
         kept = kept.model_copy(update={"common_cause": c0})
-        b = assess(to_manifest_v2(kept, calibration, novel=novel), draws=0)
+        b = assess(to_manifest_v2(kept, calibration, novel=novel), draws=0, top=0)
         more = {
             "p_v2": b.p_not_scheming,
             "p_v2_worst": float(b.p_not_scheming_worst or 0.0),

@@ -96,7 +96,7 @@ def _assess_held_out(
         m = to_manifest(
             o, own, cal, prior_not_scheming=prior, common_cause=0.0, keep_unseparated=True
         )
-        a = assess(to_manifest_v2(m, cal, novel=novel), draws=0)
+        a = assess(to_manifest_v2(m, cal, novel=novel), draws=0, top=0)
         out[o] = float(posterior_not_scheming(prior, a.llr))
     return out
 
