@@ -202,3 +202,22 @@ def test_one_runaway_finding_cannot_decide_with_heavy_tails() -> None:
     # Gaussian: an impossible value decides alone (for the widest component, a scheming one)
     assert abs(llr(-1e4, None)) > 1e5
     assert abs(llr(-1e4, 5)) < 20 and abs(llr(-1e6, 5)) < 20  # Student t: bounded
+
+
+def test_a_kind_no_finding_can_see_is_named_and_bounds_the_assessment() -> None:
+    """Drop the capability test (the one detector that sees sandbaggers): the sandbagger kind
+    is untested, named, and no evidence of the kinds that remain can pass its ceiling."""
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    doc["common_cause"] = 0.0
+    doc["findings"] = [f for f in doc["findings"] if f["id"] != "capability-drop"]
+    for f in doc["findings"]:
+        f["value"] = 0.0
+        f["se"] = 1e-3  # as precise as can be: the evidence is not what limits it
+    result = assess(manifest_from_data(doc))
+    assert result.untested_components == ["sandbagger"]
+    assert result.coverage_ceiling == pytest.approx(1 / (1 + 1 / 3))  # weight 1/3 of S
+    assert result.p_not_scheming <= result.coverage_ceiling + 1e-9
+    assert result.p_not_scheming > result.coverage_ceiling - 0.01  # and the evidence reaches it
+    assert any("sandbagger" in w and "coverage ceiling" in w for w in result.warnings)
+    full = assess(load_manifest(EXAMPLE))
+    assert full.untested_components == [] and full.coverage_ceiling == pytest.approx(full.ceiling)

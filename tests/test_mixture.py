@@ -147,3 +147,23 @@ def _with(x: MixtureArrays, **changes: object) -> MixtureArrays:
     from dataclasses import replace
 
     return replace(x, **changes)  # type: ignore[arg-type]
+
+
+def test_separability_is_the_gaussian_kl_to_the_nearest_rival() -> None:
+    from neurath.engine._mixture import separability
+
+    x = _random(4, n=5)
+    b = x.loadings().toarray() * x.sd[None, :]
+    sig = [np.diag(x.se2 + x.spread2[t]) + b @ b.T for t in range(len(x.component_ids))]
+
+    def kl(t: int, u: int) -> float:
+        inv = np.linalg.inv(sig[u])
+        d = x.mean[t] - x.mean[u]
+        _, ld_u = np.linalg.slogdet(sig[u])
+        _, ld_t = np.linalg.slogdet(sig[t])
+        return 0.5 * (np.trace(inv @ sig[t]) - x.n + d @ inv @ d + ld_u - ld_t)
+
+    got = separability(x)
+    for t in range(len(x.component_ids)):
+        rivals = [u for u in range(len(x.component_ids)) if x.scheming[u] != x.scheming[t]]
+        assert got[t] == pytest.approx(min(kl(t, u) for u in rivals), abs=1e-9)

@@ -93,6 +93,12 @@ def _print_tables(manifest: Manifest | ManifestV2, r: Assessment) -> None:
             "worst case over schemer types",
             f"{r.p_not_scheming_worst:.4f}   (the type it fits best)",
         )
+    if r.untested_components:
+        summary.add_row(
+            "untested kinds",
+            f"{escape(', '.join(r.untested_components))}: coverage ceiling "
+            f"{r.coverage_ceiling:.4f}",
+        )
     summary.add_row("naive (independent)", f"{r.p_not_scheming_naive:.4f}")
     summary.add_row("prior", f"{r.prior_not_scheming:.4f}")
     summary.add_row("assurance ceiling", f"{r.ceiling:.4f}   (common cause c = {r.common_cause:g})")
