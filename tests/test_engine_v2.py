@@ -221,3 +221,19 @@ def test_a_kind_no_finding_can_see_is_named_and_bounds_the_assessment() -> None:
     assert any("sandbagger" in w and "coverage ceiling" in w for w in result.warnings)
     full = assess(load_manifest(EXAMPLE))
     assert full.untested_components == [] and full.coverage_ceiling == pytest.approx(full.ceiling)
+
+
+def test_the_readme_version_2_manifest_is_valid_and_reads_the_blind_kind_as_blind() -> None:
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.S) if "version: 2" in b]
+    manifest = manifest_from_data(yaml.safe_load(block))
+    assert isinstance(manifest, ManifestV2)
+    x = mixture_arrays(manifest)
+    ids = list(x.component_ids)
+    assert x.mean[ids.index("unwatched-defector"), 0] == x.mean[ids.index("aligned"), 0]
+    assert x.weight[ids.index("unwatched-defector")] == pytest.approx(2 / 3)
+    result = assess(manifest)
+    scheming = {k: v for k, v in result.component_posterior.items() if k != "aligned"}
+    assert max(scheming, key=lambda k: scheming[k]) == "sandbagger"
