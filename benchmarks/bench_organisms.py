@@ -2,6 +2,11 @@
 
 Run: ``.venv/bin/python benchmarks/bench_organisms.py [--out DIR] [--n N] [--suite FILE]``
 
+``--tier full`` uses the calibration benchmark's population (150 organisms) instead of the
+default suite; ``--reuse`` measures an already built ``--out`` folder (no cold build, nothing
+deleted) and runs part 2 only, e.g. on the store ``neurath bench`` built: ``--tier full
+--reuse --out STORE`` gives the population's fidelity.
+
 1. Build the suite cold (into an empty folder) and warm (again, all cached): wall time, the
    CPU time of every process, and the machine's load (other work slows a cold build).
 2. Fidelity of every organism on held-out phrasings (what ``neurath organisms verify`` prints),
@@ -145,17 +150,29 @@ def main() -> None:
     parser.add_argument("--suite", type=Path, default=None, help="suite YAML (default: embedded)")
     parser.add_argument("--jobs", type=int, default=None, help="build processes (default: 2)")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: 2,3,4,5")
+    parser.add_argument("--tier", choices=["full", "fast"], default=None, help="bench population")
+    parser.add_argument("--reuse", action="store_true", help="--out is built: measure it as is")
     args = parser.parse_args()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    if args.reuse and args.out is None:
+        parser.error("--reuse needs --out (the built folder)")
     out = args.out or Path(tempfile.mkdtemp(prefix="neurath-organisms-"))
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and any(out.iterdir()) and not args.reuse:
         shutil.rmtree(out)
 
     from neurath.organisms._suite import default_suite, load_suite
     from neurath.testbed import OrganismStore, build_suite
+    from neurath.testbed._population import tier
 
-    suite = load_suite(args.suite) if args.suite else default_suite()
+    if args.tier:
+        suite = tier(args.tier)[0]
+    else:
+        suite = load_suite(args.suite) if args.suite else default_suite()
     store = OrganismStore(out)
+    if args.reuse:
+        build_suite(suite, store, jobs=args.jobs)  # warm: checks that everything is built
+        fidelity(suite, store, args.jobs or 2)
+        return
     load_before, cpu0 = _load(), _cpu()
     t0 = time.perf_counter()
     build_suite(suite, store, jobs=args.jobs)
