@@ -411,3 +411,48 @@ def test_tampering_with_a_run_audit_log_is_caught_and_named(tiny_run, tmp_path: 
     bad = runner.invoke(cli, ["audit", "verify", str(folder)])
     assert bad.exit_code == 2
     assert "entry 7" in bad.output and "altered" in bad.output
+
+
+def test_engine_2_study_reads_kinds_and_states_its_declaration(
+    tiny_run, battery_suite, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """The tiny study on engine 2: a calibration fitted per mechanism with its measured common
+    cause, version 2 manifests in the ledger, and the declaration in the report. One
+    calibration organism per kind: leaving the only schemer out leaves nothing to calibrate
+    on, so it counts as evading and the common cause is large (honest about so little)."""
+    from neurath.evidence import Ledger, ManifestV2
+    from neurath.report import write_report
+
+    _, out = battery_suite
+    study_file, _, engine_1 = tiny_run
+    study = load_study(study_file).model_copy(update={"engine": 2, "novel": 0.1})
+    v2 = run_study(study, runs_dir=tmp_path, organisms_dir=out, run_id="v2")
+    folder = tmp_path / "v2"
+    cal = json.loads((folder / "calibration.json").read_text())
+    assert cal["kind_fits"] and cal["evasion"]["novel"] == 0.1
+    c0 = cal["evasion"]["common_cause"]
+    assert cal["evasion"]["known_evaders"] == [] and cal["evasion"]["known_schemers"] == 1
+    assert c0 == pytest.approx(0.9 * 0.75 + 0.1 * 0.5)  # (1 + 1/2)/2 known, 1/2 novel
+    assert v2.common_cause == pytest.approx(c0)
+    with Ledger(folder / "ledger.db", create=False) as ledger:
+        ids = ledger.manifest_ids()
+        assert ids and all(isinstance(ledger.manifest(i), ManifestV2) for i in ids)
+    schemers = [t.p_not_scheming for t in v2.targets if t.scheming]
+    assert max(schemers) < 0.2  # caught, as engine 1 catches them
+    assert {t.organism for t in v2.targets} == {t.organism for t in engine_1.targets}
+    html = write_report(folder).read_text()
+    assert "Engine 2" in html and "<b>0.10</b>" in html and "Worst case over schemer kinds" in html
+
+
+def test_engine_2_needs_a_declared_novel_chance(tmp_path: Path) -> None:
+    from neurath._errors import ManifestError
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "engine": 2}))
+    with pytest.raises(ManifestError, match="engine 2 needs 'novel'"):
+        load_study(path)
+    path.write_text(yaml.safe_dump({"version": 1, "novel": 0.1}))
+    with pytest.raises(ManifestError, match="used by engine 2 only"):
+        load_study(path)
+    path.write_text(yaml.safe_dump({"version": 1, "engine": 2, "novel": 0.05}))
+    assert load_study(path).novel == 0.05

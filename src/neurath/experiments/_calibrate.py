@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from neurath._errors import ManifestError
 from neurath._files import parse_json, read_user_text
-from neurath.experiments._calibrate_kinds import KindFit, fit_kinds
+from neurath.experiments._calibrate_kinds import CommonCause, KindFit, fit_kinds
 from neurath.experiments._factor_scales import factor_scales
 from neurath.experiments._registry import get_experiment
 from neurath.experiments._result import ExperimentResult, FactorUse
@@ -113,6 +113,9 @@ class Calibration(BaseModel):
     """Kind -> whether it schemes."""
     kind_fits: dict[str, dict[str, KindFit]] = Field(default_factory=dict)
     """``experiment.statistic`` -> kind -> its expectation (version 2 manifests)."""
+    evasion: CommonCause | None = None
+    """The version 2 engine's common cause, measured on these organisms by holding them and
+    their kinds out (:mod:`neurath.testbed._common_cause`)."""
 
     def fit_for(self, experiment: str, statistic: str) -> StatisticFit | None:
         return self.fits.get(f"{experiment}.{statistic}")

@@ -110,3 +110,30 @@ def _between(
     if not rows:
         return 0.0
     return max(0.0, float(np.mean([(y - target) ** 2 - v for y, v in rows])))
+
+
+class Sensitivity(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    novel: float
+    c_novel: float
+    common_cause: float
+    ceiling: float
+
+
+class CommonCause(BaseModel):
+    """The common cause and how it was measured."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    novel: float
+    """The declared chance that a scheming target's mechanism is novel."""
+    common_cause: float
+    """``c0 = (1 - novel) c_known + novel c_novel``."""
+    c_known: float
+    known_evaders: list[str]
+    known_schemers: int
+    c_novel: float
+    novel_rates: dict[str, float]
+    """Held-out scheming kind -> share of its members the engine would reassure."""
+    sensitivity: list[Sensitivity]

@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from neurath.evidence._model_v2 import ManifestV2
+
 if TYPE_CHECKING:
     from neurath.evidence import Assessment, Manifest
-    from neurath.evidence._model_v2 import ManifestV2
     from neurath.experiments import Calibration
     from neurath.research._audit import AuditEntry
     from neurath.testbed import RunFolder, RunResults
@@ -143,6 +144,53 @@ def write_report(run: RunFolder | str | Path) -> Path:
     return folder.report_file
 
 
+def _engine_line(study: Any, calibration: Calibration) -> str:
+    """What the assessment means in this run: the engine, and for engine 2 the declared chance
+    of a novel mechanism and how the common cause was measured."""
+    if getattr(study, "engine", 1) != 2:
+        return (
+            "<p>Engine 1: one expectation per hypothesis for each finding, correlated errors "
+            "through shared factors, and a common cause c that caps any assessment.</p>"
+        )
+    ev = calibration.evasion
+    measured = (
+        f" c0 = {ev.common_cause:.3f}: {len(ev.known_evaders)} of {ev.known_schemers} "
+        f"calibration schemers reassured when each was left out, and {ev.c_novel:.3f} for "
+        "mechanisms left out whole."
+        if ev is not None
+        else ""
+    )
+    return (
+        "<p>Engine 2: each finding is read against every calibrated mechanism, so one detector "
+        "that sees a kind of schemer is enough; kinds no finding can see cap the assessment. "
+        f"Declared chance that a scheming target is of a mechanism no calibration organism has: "
+        f"<b>{_f(study.novel, 2)}</b>.{_e(measured)}</p>"
+    )
+
+
+def _kinds_line(man: ManifestV2, a: Assessment) -> str:
+    """Engine 2's reading of one target: the worst case over schemer kinds, the kind of model
+    the evidence fits best under each hypothesis, and the kinds no finding could see."""
+    worst = _f(a.p_not_scheming_worst) if a.p_not_scheming_worst is not None else "n/a"
+    shares = a.component_posterior
+    best = {}
+    for hyp in (False, True):
+        ids = [c.id for c in man.components if c.scheming is hyp and c.id in shares]
+        if ids:
+            best[hyp] = max(ids, key=lambda k: shares[k])
+    fits = "; ".join(
+        f"if {'scheming' if hyp else 'aligned'}, most like {_e(k)} ({shares[k]:.2f})"
+        for hyp, k in best.items()
+    )
+    untested = (
+        f" Untested kinds: {_e(', '.join(a.untested_components))} (coverage ceiling "
+        f"{_f(a.coverage_ceiling or 0.0)})."
+        if a.untested_components
+        else ""
+    )
+    return f"<p>Worst case over schemer kinds {worst}; {fits}.{untested}</p>"
+
+
 def render_report(
     results: RunResults,
     manifests: Mapping[str, Manifest | ManifestV2],
@@ -160,6 +208,7 @@ def render_report(
         f"<p class='muted'>Study <b>{_e(r.study.name)}</b>; controller <b>{_e(r.controller)}</b> "
         f"(automation level {r.automation_level}); calibration <code>{_e(r.calibration)}</code>; "
         f"neurath {_e(r.neurath_version)}; {r.elapsed_s:.0f} s; finished {_e(r.finished_at)}.</p>",
+        _engine_line(r.study, calibration),
         "<h2>Overall safety assessment, scored against ground truth</h2>",
         "<div class='cards'>",
     ]
@@ -245,6 +294,8 @@ def render_report(
         if man is None or not man.findings:
             out.append("<p>No findings.</p></details>")
             continue
+        if a is not None and isinstance(man, ManifestV2):
+            out.append(_kinds_line(man, a))
         out.append(
             "<table><tr><th>finding</th><th>value &plusmn; se</th><th>expected N / S</th>"
             "<th>weight</th><th>contribution</th><th>factors</th></tr>"

@@ -31,12 +31,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from neurath._errors import NeurathError
+from neurath.experiments._calibrate_kinds import CommonCause
 from neurath.experiments._result import ExperimentResult
 from neurath.organisms._archetypes import SCHEMING
 from neurath.organisms._suite import OrganismSpec, Suite
 from neurath.testbed._bench_choose import Choice
 from neurath.testbed._bench_score import AggregatorScore
-from neurath.testbed._common_cause import CommonCause
 from neurath.testbed._population import suite_sha256
 from neurath.testbed._store import OrganismStore
 

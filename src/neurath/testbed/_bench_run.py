@@ -9,6 +9,7 @@ from typing import Any
 
 from neurath._errors import NeurathError
 from neurath.experiments._battery import DEFAULT_BATTERY
+from neurath.experiments._calibrate_kinds import CommonCause
 from neurath.experiments._result import ExperimentResult
 from neurath.organisms._archetypes import SCHEMING
 from neurath.organisms._suite import Suite
@@ -28,7 +29,7 @@ from neurath.testbed._bench import (
 )
 from neurath.testbed._bench_choose import CHOICES, decide
 from neurath.testbed._bench_score import REASSURED, score_targets
-from neurath.testbed._common_cause import DECLARED_NOVEL, CommonCause, honest_common_cause
+from neurath.testbed._common_cause import DECLARED_NOVEL, honest_common_cause
 from neurath.testbed._population import suite_sha256
 from neurath.testbed._store import OrganismStore
 

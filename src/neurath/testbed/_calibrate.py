@@ -36,8 +36,13 @@ def calibrate_suite(
     seed: int = 0,
     progress: CalibrationProgress | None = None,
     aliases: bool = False,
+    novel: float | None = None,
 ) -> Calibration:
     """Run the battery on the suite's calibration organisms (already built) and fit.
+
+    With ``novel`` (the declared chance of a novel mechanism), the fit is also made per
+    mechanism (from the calibration cards) and the version 2 engine's common cause measured
+    on the same results (:func:`neurath.testbed._common_cause.honest_common_cause`).
 
     Only calibration-group cards are read; test organisms are never touched. Each organism's
     probe is trained on the other calibration organisms (the probe leaves its target out).
@@ -67,13 +72,26 @@ def calibrate_suite(
     )
     if progress:
         progress("fit", len(wanted), len(wanted))
+    named = {name[o]: labels[o] for o in wanted}
+    kinds = None
+    if novel is not None:
+        by_id = store.calibration_kinds(ids)
+        kinds = {name[o]: by_id[o] for o in wanted}
     fitted = fit_calibration(
         results,
-        {name[o]: labels[o] for o in wanted},
+        named,
         suite=suite.name,
         battery_params=battery_params,
         attempted=list(experiments or _default_battery()),
+        kinds=kinds,
     )
+    if kinds is not None and novel is not None:
+        from neurath.testbed._common_cause import honest_common_cause
+
+        if progress:
+            progress("common cause", len(wanted), len(wanted))
+        evasion = honest_common_cause(results, named, kinds, novel=novel)
+        fitted = fitted.model_copy(update={"evasion": evasion})
     if not skipped:
         return fitted
     return fitted.model_copy(
@@ -115,7 +133,12 @@ def _run_battery(
 
 
 def calibration_key(
-    suite: Suite, params: Mapping[str, Any], seed: int, *, store_key: str = ""
+    suite: Suite,
+    params: Mapping[str, Any],
+    seed: int,
+    *,
+    store_key: str = "",
+    novel: float | None = None,
 ) -> str:
     """What determines a calibration: its organisms' build hashes, the parameters, the seed
     and neurath's version (never where the files live); for one made with aliases, also the
@@ -136,6 +159,8 @@ def calibration_key(
             # as uncalibrated.
             "format": 5 if store_key else 4,
             **({"store_key": store_key} if store_key else {}),
+            # Per-mechanism fits and the v2 common cause, for this declared novel chance.
+            **({"novel": novel} if novel is not None else {}),
         },
         sort_keys=True,
         default=str,
@@ -150,15 +175,17 @@ def cached_calibration(
     params: Mapping[str, Mapping[str, Any]],
     seed: int,
     progress: CalibrationProgress | None = None,
+    novel: float | None = None,
 ) -> tuple[Calibration, bool]:
     """The calibration for this suite and these parameters, from the store's cache or fitted
     now (and cached); also whether it came from the cache. Its organisms are named by their
     aliases: a blind study's research is given it."""
-    cache = store.calibration_cache(calibration_key(suite, params, seed, store_key=store.key_id()))
+    key = calibration_key(suite, params, seed, store_key=store.key_id(), novel=novel)
+    cache = store.calibration_cache(key)
     if cache.exists():
         return load_calibration(cache), True
     calibration = calibrate_suite(
-        suite, store, params=params, seed=seed, progress=progress, aliases=True
+        suite, store, params=params, seed=seed, progress=progress, aliases=True, novel=novel
     )
     cache.parent.mkdir(parents=True, exist_ok=True)
     calibration.save(cache)

@@ -33,6 +33,7 @@ from neurath._version import __version__
 from neurath.evidence._assessment import Assessment
 from neurath.evidence._ledger import Ledger
 from neurath.evidence._model import Manifest
+from neurath.evidence._model_v2 import ManifestV2
 from neurath.experiments._calibrate import Calibration
 from neurath.organisms._suite import Suite
 from neurath.research._audit import AuditLog
@@ -105,10 +106,14 @@ def calibrate(study: Study, built: Built, say: StudyProgress = _quiet) -> Calibr
         params=study.params,
         seed=study.seed,
         progress=lambda oid, d, t: say("calibrate", d, t, oid),
+        novel=study.novel if study.engine == 2 else None,
     )
     if cached:
         say("calibrate", 1, 1, "cached")
-    c = study.common_cause if study.common_cause is not None else calibration.common_cause
+    measured = calibration.common_cause
+    if study.engine == 2 and calibration.evasion is not None:
+        measured = calibration.evasion.common_cause
+    c = study.common_cause if study.common_cause is not None else measured
     params = {k: dict(v) for k, v in calibration.battery_params.items()}
     for name, extra in study.params.items():
         params.setdefault(name, {}).update(extra)
@@ -273,7 +278,7 @@ def _loader(folder: Path, tid: str, key: str) -> Callable[[], Any]:
 @dataclass(frozen=True)
 class AssessedTargets:
     outcomes: list[TargetOutcome]
-    manifests: dict[str, Manifest]
+    manifests: dict[str, Manifest | ManifestV2]
     assessments: dict[str, Assessment]
 
 
@@ -289,7 +294,7 @@ def assess(
     outcomes, manifests, assessments = [], {}, {}
     for i, tid in enumerate(env.target_ids):
         say("assess", i, len(env.target_ids), tid)
-        manifest = env.manifest(tid)
+        manifest = _manifest(study, env, tid)
         a = assess_manifest(manifest, seed=study.seed)
         manifests[tid], assessments[tid] = manifest, a
         if not ledger.manifest_ids(target=tid, source=env.source):
@@ -310,6 +315,26 @@ def assess(
     p = {t.id: TargetP(p=t.p_not_scheming, p_naive=t.p_not_scheming_naive) for t in outcomes}
     env.audit.append(Assessed(targets=p), actor="neurath")
     return AssessedTargets(outcomes, manifests, assessments)
+
+
+def _manifest(study: Study, env: ResearchEnvironment, tid: str) -> Manifest | ManifestV2:
+    """What the study assesses: the research's manifest, or (engine 2) the same evidence
+    with a component per calibrated mechanism and the declared unknown kind."""
+    if study.engine == 1:
+        return env.manifest(tid)
+    from neurath.experiments._battery import to_manifest, to_manifest_v2
+
+    if env.calibration is None:
+        raise ResearchError("engine 2 needs a calibration fitted per mechanism")
+    kept = to_manifest(
+        tid,
+        env.results.get(tid, []),
+        env.calibration,
+        prior_not_scheming=env.prior,
+        common_cause=env.common_cause,
+        keep_unseparated=True,
+    )
+    return to_manifest_v2(kept, env.calibration, novel=float(study.novel or 0.0))
 
 
 # -- unseal and score ----------------------------------------------------------------------

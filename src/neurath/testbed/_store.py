@@ -293,6 +293,15 @@ class OrganismStore:
             groups = {k: v for k, v in groups.items() if k in wanted}
         return {oid: self._card(oid).scheming for oid in sorted(groups)}
 
+    def calibration_kinds(self, only: Iterable[str] | None = None) -> dict[str, str]:
+        """Calibration-group organism id -> its mechanism (archetype), from calibration cards
+        only, as :meth:`calibration_labels`: what per-kind calibration is fitted on."""
+        groups = self.groups()
+        if only is not None:
+            wanted = set(only)
+            groups = {k: v for k, v in groups.items() if k in wanted}
+        return {oid: self._card(oid).archetype for oid in sorted(groups)}
+
     def references(
         self, only: Iterable[str] | None = None, *, aliases: bool = False
     ) -> list[Reference]:

@@ -6,7 +6,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from neurath._errors import ManifestError, NeurathError, ResearchError
 from neurath._files import Integer, Real, load_yaml_model, parse_yaml, validate_model
@@ -33,8 +33,26 @@ class Study(BaseModel):
     """Experiment -> parameters, over the calibration's (which calibrate with them too)."""
     prior_not_scheming: Real = Field(default=0.5, gt=0, lt=1)
     common_cause: Real | None = Field(default=None, ge=0, le=1)
-    """``c`` for the assessments; default: the calibration's estimate."""
+    """``c`` for the assessments; default: the calibration's estimate (with ``engine: 2``,
+    the one measured by holding calibration schemers and mechanisms out)."""
+    engine: Literal[1, 2] = 1
+    """The assessment model: 1, one Gaussian per hypothesis; 2, a component per mechanism
+    (the calibration is then fitted per mechanism)."""
+    novel: Real | None = Field(default=None, ge=0, lt=1)
+    """With ``engine: 2``, required: the declared chance that a scheming target is of a
+    mechanism no calibration organism has (weights the unknown kind, sets the common cause)."""
     seed: Integer = 0
+
+    @model_validator(mode="after")
+    def _novel_declared(self) -> Study:
+        if self.engine == 2 and self.novel is None:
+            raise ValueError(
+                "engine 2 needs 'novel': the declared chance that a scheming target is of a "
+                "mechanism no calibration organism has (state it; 0 claims none ever is)"
+            )
+        if self.engine == 1 and self.novel is not None:
+            raise ValueError("'novel' is used by engine 2 only; set 'engine: 2' or remove it")
+        return self
 
 
 def default_study() -> Study:
