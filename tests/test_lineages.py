@@ -144,3 +144,43 @@ def test_a_suite_of_two_lineages_builds_each_base_once(tmp_path: Path) -> None:
     before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("model.safetensors")}
     build_suite(suite, store)
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("model.safetensors")} == before
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_a_build_cut_short_keeps_the_cards_of_what_it_finished(tmp_path: Path) -> None:
+    """The training checks exist only in what the build returns: each finished group's cards
+    are written as it ends, so that an interrupted build loses none of them."""
+    pytest.importorskip("torch")
+    from neurath._errors import NeurathError
+    from neurath.testbed import build_suite
+
+    suite = Suite.model_validate(TWO_LINEAGES)
+    store = OrganismStore(tmp_path)
+
+    def stop_after_one_group(stage: str, done: int, total: int) -> None:
+        if stage == "organisms" and done > 1:  # 1 = the bases, before any organism
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        build_suite(suite, store, progress=stop_after_one_group, jobs=1)
+    finished = {}
+    for spec in suite.organisms:
+        try:
+            finished[spec.id] = store.unseal([spec.id])[spec.id]
+        except NeurathError:
+            assert not store.is_built(spec.id)
+    assert 1 <= len(finished) < len(suite.organisms)
+    assert all(len(card.training_checks) == 1 for card in finished.values())
+    weights = {
+        i: store.model_dir(i).joinpath("model.safetensors").stat().st_mtime_ns for i in finished
+    }
+
+    cards = {c.id: c for c in build_suite(suite, store, jobs=1)}
+    for organism_id, card in finished.items():
+        assert cards[organism_id].training_checks == card.training_checks  # not rebuilt, kept
+        path = store.model_dir(organism_id) / "model.safetensors"
+        assert path.stat().st_mtime_ns == weights[organism_id]
+    assert all(len(c.training_checks) == 1 for c in cards.values())

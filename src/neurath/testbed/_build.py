@@ -79,21 +79,30 @@ def build_suite(
         bases = []
     if progress:
         progress("organisms", total - len(todo), total)
+    cards: dict[str, OrganismCard] = {}
+
+    def on_done(group: _Group, group_checks: dict[str, list[float]]) -> None:
+        # Each group's cards are written as it finishes, so that a build cut short keeps the
+        # training checks of everything it finished (they exist nowhere else).
+        for spec in group.specs:
+            cards[spec.id] = _card(suite, spec, store, hashes[spec.id], group_checks.get(spec.id))
+            store.write_card(cards[spec.id])
+        for i in range(len(group.specs), 0, -1):
+            if progress:
+                progress("organisms", total - len(todo) + len(cards) - i + 1, total)
+
     if jobs > 1 and len(groups) + len(bases) > 1:
-        checks |= _run_pool(suite, store, bases, groups, jobs, progress, total - len(todo), total)
+        _run_pool(suite, store, bases, groups, jobs, progress, on_done)
     else:
-        done = total - len(todo)
         for group in groups:
-            checks |= build_organisms(*_group_args(suite, store, group))
-            done = _report(progress, group, done, total)
-    cards = [
-        _card(suite, spec, store, hashes[spec.id], checks.get(spec.id)) for spec in suite.organisms
-    ]
-    for card in cards:
-        store.write_card(card)
+            on_done(group, build_organisms(*_group_args(suite, store, group)))
+    for spec in suite.organisms:
+        if spec.id not in cards:  # built before: its card, with the checks of an upgrade
+            cards[spec.id] = _card(suite, spec, store, hashes[spec.id], checks.get(spec.id))
+            store.write_card(cards[spec.id])
     # Which organisms may be used for fitting, without opening anyone's ground truth.
     store.write_groups({spec.id: spec.group for spec in suite.organisms})
-    return cards
+    return [cards[spec.id] for spec in suite.organisms]
 
 
 def _groups(todo: list[OrganismSpec], labels: dict[str, str]) -> list[_Group]:
@@ -155,14 +164,6 @@ def _group_args(
     )
 
 
-def _report(progress: Progress | None, group: _Group, done: int, total: int) -> int:
-    for _ in group.specs:
-        done += 1
-        if progress:
-            progress("organisms", done, total)
-    return done
-
-
 def _run_pool(
     suite: Suite,
     store: OrganismStore,
@@ -170,11 +171,10 @@ def _run_pool(
     groups: list[_Group],
     jobs: int,
     progress: Progress | None,
-    done: int,
-    total: int,
-) -> dict[str, list[float]]:
-    """Base models first, then each lineage's organism groups as soon as its base exists.
-    Returns the organisms' training checks."""
+    on_done: Callable[[_Group, dict[str, list[float]]], None],
+) -> None:
+    """Base models first, then each lineage's organism groups as soon as its base exists;
+    ``on_done`` is given each group and its training checks as it ends."""
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from multiprocessing import get_context
 
@@ -187,7 +187,6 @@ def _run_pool(
             running[pool.submit(build_base, suite, path, None, name, 1)] = name
         _submit(pool, suite, store, ready, running)
         bases_done = 0
-        checks: dict[str, list[float]] = {}
         while running:
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
@@ -199,9 +198,7 @@ def _run_pool(
                         progress("base", bases_done, len(bases))
                     _submit(pool, suite, store, waiting.pop(what), running)
                 else:
-                    checks |= result
-                    done = _report(progress, what, done, total)
-    return checks
+                    on_done(what, result)
 
 
 def _submit(
