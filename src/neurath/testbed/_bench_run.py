@@ -314,6 +314,40 @@ def _chosen_splits(suite: Suite, seed: int, only: list[str] | None) -> list[Spli
     return chosen
 
 
+def _run_splits(
+    suite: Suite,
+    targets: Targets,
+    splits: list[SplitSpec],
+    base: Results,
+    adversarial: Mapping[Any, Results],
+    prior: float,
+    seed: int,
+    params: Mapping[str, Mapping[str, Any]],
+    n_boot: int,
+    novel: float,
+    say: BenchProgress,
+) -> list[SplitResult]:
+    scored = []
+    for i, split in enumerate(splits):
+        say("split", i, len(splits), split.name)
+        scored.append(
+            run_split(
+                suite,
+                targets,
+                split,
+                base,
+                adversarial,
+                prior=prior,
+                seed=seed,
+                params=params,
+                n_boot=n_boot,
+                novel=novel,
+            )
+        )
+    say("split", len(splits), len(splits), "done")
+    return scored
+
+
 def run_bench(
     suite: Suite,
     out: str | Path,
@@ -344,24 +378,9 @@ def run_bench(
     oids = [s.id for s in suite.organisms]
     base, adversarial = _battery(targets, oids, params, seed, say)
     stages["battery"] = time.monotonic() - started - stages["build"]
-    scored = []
-    for i, split in enumerate(splits):
-        say("split", i, len(splits), split.name)
-        scored.append(
-            run_split(
-                suite,
-                targets,
-                split,
-                base,
-                adversarial,
-                prior=prior,
-                seed=seed,
-                params=params,
-                n_boot=n_boot,
-                novel=novel,
-            )
-        )
-    say("split", len(splits), len(splits), "done")
+    scored = _run_splits(
+        suite, targets, splits, base, adversarial, prior, seed, params, n_boot, novel, say
+    )
     result = BenchResult(
         **_population_fields(suite),
         preregistration_sha256=prereg,

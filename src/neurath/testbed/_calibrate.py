@@ -73,10 +73,8 @@ def calibrate_suite(
     if progress:
         progress("fit", len(wanted), len(wanted))
     named = {name[o]: labels[o] for o in wanted}
-    kinds = None
-    if novel is not None:
-        by_id = store.calibration_kinds(ids)
-        kinds = {name[o]: by_id[o] for o in wanted}
+    by_id = store.calibration_kinds(ids) if novel is not None else {}
+    kinds = {name[o]: by_id[o] for o in wanted} if novel is not None else None
     fitted = fit_calibration(
         results,
         named,
@@ -86,17 +84,26 @@ def calibrate_suite(
         kinds=kinds,
     )
     if kinds is not None and novel is not None:
-        from neurath.testbed._common_cause import honest_common_cause
+        fitted = _with_evasion(fitted, results, named, kinds, novel, progress)
+    notes = [*fitted.notes, *(f"not calibrated: {s}" for s in skipped)]
+    return fitted.model_copy(update={"notes": notes}) if skipped else fitted
 
-        if progress:
-            progress("common cause", len(wanted), len(wanted))
-        evasion = honest_common_cause(results, named, kinds, novel=novel)
-        fitted = fitted.model_copy(update={"evasion": evasion})
-    if not skipped:
-        return fitted
-    return fitted.model_copy(
-        update={"notes": [*fitted.notes, *(f"not calibrated: {s}" for s in skipped)]}
-    )
+
+def _with_evasion(
+    fitted: Calibration,
+    results: Mapping[str, list[ExperimentResult]],
+    labels: Mapping[str, bool],
+    kinds: Mapping[str, str],
+    novel: float,
+    progress: CalibrationProgress | None,
+) -> Calibration:
+    """The calibration with the version 2 engine's common cause measured on its results."""
+    from neurath.testbed._common_cause import honest_common_cause
+
+    if progress:
+        progress("common cause", len(labels), len(labels))
+    evasion = honest_common_cause(results, labels, kinds, novel=novel)
+    return fitted.model_copy(update={"evasion": evasion})
 
 
 def _run_battery(
