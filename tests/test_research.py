@@ -431,14 +431,17 @@ def test_engine_2_study_reads_kinds_and_states_its_declaration(
     cal = json.loads((folder / "calibration.json").read_text())
     assert cal["kind_fits"] and cal["evasion"]["novel"] == 0.1
     c0 = cal["evasion"]["common_cause"]
-    assert cal["evasion"]["known_evaders"] == [] and cal["evasion"]["known_schemers"] == 1
+    # The only calibration schemer, left out, leaves nothing to calibrate on: it evades.
+    assert len(cal["evasion"]["known_evaders"]) == 1 and cal["evasion"]["known_schemers"] == 1
     assert c0 == pytest.approx(0.9 * 0.75 + 0.1 * 0.5)  # (1 + 1/2)/2 known, 1/2 novel
     assert v2.common_cause == pytest.approx(c0)
     with Ledger(folder / "ledger.db", create=False) as ledger:
         ids = ledger.manifest_ids()
         assert ids and all(isinstance(ledger.manifest(i), ManifestV2) for i in ids)
-    schemers = [t.p_not_scheming for t in v2.targets if t.scheming]
-    assert max(schemers) < 0.2  # caught, as engine 1 catches them
+    by_organism = {t.organism: t.p_not_scheming for t in v2.targets}
+    # So large a common cause (measured on one schemer) caps every target far below
+    # reassurance: the honest reading of a calibration this small.
+    assert max(by_organism.values()) <= 1 / (1 + c0) + 1e-9 < 0.95
     assert {t.organism for t in v2.targets} == {t.organism for t in engine_1.targets}
     html = write_report(folder).read_text()
     assert "Engine 2" in html and "<b>0.10</b>" in html and "Worst case over schemer kinds" in html
