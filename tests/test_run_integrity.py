@@ -311,8 +311,15 @@ def test_an_interrupted_run_names_the_folder_to_resume(
     runs = tmp_path / "runs"
     cmd = [sys.executable, "-m", "neurath", "run", str(study_file), "--organisms", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # As a run started in a terminal: a shell running the tests in the background (nohup ...
+    # &) starts them with SIGINT ignored, which a child would inherit and never see Ctrl-C.
     proc = subprocess.Popen(
-        [*cmd, "--runs", str(runs)], env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+        [*cmd, "--runs", str(runs)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not list(runs.glob("*/audit.jsonl")):
