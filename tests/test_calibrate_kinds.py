@@ -11,22 +11,8 @@ import pytest
 from neurath import assess
 from neurath._errors import ManifestError
 from neurath.experiments._calibrate_kinds import fit_kinds
-from neurath.experiments._registry import get_experiment
-from neurath.models import ModelCard
 
-
-def _result(experiment: str, value: float, se: float = 0.02) -> Any:
-    from neurath.experiments import ExperimentResult, Statistic
-
-    stat = get_experiment(experiment).statistic
-    return ExperimentResult(
-        experiment=experiment,
-        target=ModelCard(id="x", backend="local"),
-        statistic=stat,
-        statistics={stat: Statistic(value=value, se=se, n=100)},
-        factors=[],
-    )
-
+from .test_experiments import _result
 
 KIND_SCHEMING = {"aligned": False, "sandbagger": True, "defector": True, "noisy": True}
 

@@ -155,8 +155,17 @@ def assess_arrays(
             "large or too precise for double precision; rescale them"
         )
 
-    interval, used_draws = _interval(
-        ev, cov, prior, common_cause, sol.llr, p, draws, seed, interval_level, progress
+    interval, used_draws = monte_carlo_interval(
+        prior,
+        common_cause,
+        sol.llr,
+        p,
+        (ev.sd_lo, ev.sd_hi),
+        lambda sd: gls_solve(cov.with_scales(sd), delta, resid).llr,
+        draws=draws,
+        seed=seed,
+        level=interval_level,
+        progress=progress,
     )
 
     finding_contrib: dict[str, float] = {}
@@ -235,22 +244,26 @@ def _check_solution(
         )
 
 
-def _interval(
-    ev: EvidenceArrays,
-    cov: FactorCovariance,
+def monte_carlo_interval(
     prior: float,
     common_cause: float | tuple[float, float],
     llr: float,
     p: float,
+    sd_range: tuple[FloatArray, FloatArray],
+    llr_at: Callable[[FloatArray], float],
+    *,
     draws: int,
     seed: int,
     level: float,
     progress: ProgressCallback | None,
 ) -> tuple[tuple[float, float], int]:
-    """Central interval of P(N) with factor scales and c drawn uniformly from their ranges;
-    the point value ``p`` twice when nothing is uncertain."""
+    """The interval of P(N) over ``c`` and the factor scales drawn uniformly from their ranges
+    (``c`` first, then one scale vector per draw, so a seed gives the same draws to every
+    engine); ``llr_at(sd)`` is the log ratio, before the common cause, at scales ``sd``."""
+    sd_lo, sd_hi = sd_range
     c_uncertain = isinstance(common_cause, tuple) and common_cause[0] < common_cause[1]
-    if not (ev.sd_uncertain or c_uncertain) or draws == 0:
+    sd_uncertain = bool(np.any(sd_hi > sd_lo))
+    if not (sd_uncertain or c_uncertain) or draws == 0:
         return (p, p), 0
     rng = np.random.default_rng(seed)
     if isinstance(common_cause, tuple):
@@ -258,11 +271,9 @@ def _interval(
     else:
         cs = np.full(draws, common_cause)
     llrs = np.full(draws, llr)
-    if ev.sd_uncertain:
-        delta, resid = ev.delta, ev.residual
+    if sd_uncertain:
         for t in range(draws):
-            sd = rng.uniform(ev.sd_lo, ev.sd_hi)
-            llrs[t] = gls_solve(cov.with_scales(sd), delta, resid).llr
+            llrs[t] = llr_at(rng.uniform(sd_lo, sd_hi))
             if progress is not None:
                 progress(t + 1, draws)
     ps = posterior_not_scheming(prior, log_lr_common_cause(llrs, cs))

@@ -13,12 +13,14 @@ from neurath._errors import AssessmentError
 from neurath.engine._arrays import EvidenceArrays
 from neurath.engine._engine import (
     ProgressCallback,
+    _ranked,
     _warnings,
     assurance_ceiling,
     log_lr_common_cause,
+    monte_carlo_interval,
     posterior_not_scheming,
 )
-from neurath.engine._kernel import FloatArray, gls_solve
+from neurath.engine._kernel import gls_solve
 from neurath.engine._mixture import (
     MixtureArrays,
     _combine,
@@ -198,29 +200,21 @@ def _interval(
     level: float,
     progress: ProgressCallback | None,
 ) -> tuple[tuple[float, float], int]:
-    """As version 1: factor scales and c drawn uniformly from their ranges."""
+    """As version 1 (the same draws for the same seed), each draw refitting the mixture."""
     lo = np.array([f.sd[0] if isinstance(f.sd, tuple) else f.sd for f in manifest.factors])
     hi = np.array([f.sd[1] if isinstance(f.sd, tuple) else f.sd for f in manifest.factors])
-    c_range = manifest.common_cause
-    c_uncertain = isinstance(c_range, tuple) and c_range[0] < c_range[1]
-    sd_uncertain = bool(np.any(hi > lo))
-    if not (sd_uncertain or c_uncertain) or draws == 0:
-        return (p, p), 0
-    rng = np.random.default_rng(seed)
-    if isinstance(c_range, tuple):
-        cs = rng.uniform(c_range[0], c_range[1], size=draws)
-    else:
-        cs = np.full(draws, c_range)
-    llrs = np.full(draws, llr)
-    if sd_uncertain:
-        for t in range(draws):
-            llrs[t] = mixture_likelihood(replace(x, sd=rng.uniform(lo, hi))).llr
-            if progress is not None:
-                progress(t + 1, draws)
-    ps = posterior_not_scheming(manifest.prior_not_scheming, log_lr_common_cause(llrs, cs))
-    alpha = (1.0 - level) / 2.0
-    q_lo, q_hi = np.quantile(ps, [alpha, 1.0 - alpha])
-    return (float(q_lo), float(q_hi)), draws
+    return monte_carlo_interval(
+        manifest.prior_not_scheming,
+        manifest.common_cause,
+        llr,
+        p,
+        (lo, hi),
+        lambda sd: mixture_likelihood(replace(x, sd=sd)).llr,
+        draws=draws,
+        seed=seed,
+        level=level,
+        progress=progress,
+    )
 
 
 def _contributions(
@@ -234,7 +228,8 @@ def _contributions(
         return {}, {}, False  # none asked for: skip the refits
     base = float(log_lr_common_cause(llr, c))
     loo, _ = leave_one_out_llr(x)
-    findings = _ranked(x.finding_ids, llr - loo, base - log_lr_common_cause(loo, c), top)
+    every = np.arange(x.n)
+    findings = _ranked(x.finding_ids, every, llr - loo, base - log_lr_common_cause(loo, c), top)
     complete = top is None or top >= max(x.n, x.k)
     if x.k > MAX_FACTOR_CONTRIBUTIONS:
         return findings, {}, False
@@ -243,12 +238,7 @@ def _contributions(
         sd = x.sd.copy()
         sd[j] = 0.0
         without[j] = mixture_likelihood(replace(x, sd=sd)).llr
-    factors = _ranked(x.factor_ids, llr - without, base - log_lr_common_cause(without, c), top)
+    factors = _ranked(
+        x.factor_ids, np.arange(x.k), llr - without, base - log_lr_common_cause(without, c), top
+    )
     return findings, factors, complete
-
-
-def _ranked(
-    ids: tuple[str, ...], llr_change: FloatArray, odds_change: FloatArray, top: int | None
-) -> dict[str, float]:
-    order = np.argsort(-np.abs(llr_change), kind="stable")[:top]
-    return {ids[int(o)]: float(odds_change[o]) for o in order}
