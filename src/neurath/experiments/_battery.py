@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from neurath._errors import ManifestError
+from neurath._errors import ExperimentError, ManifestError
 from neurath.evidence._model import Expected, Factor, Finding, Manifest, point_value
 from neurath.evidence._model_v2 import Component, ComponentExpectation, FindingV2, ManifestV2
 from neurath.experiments._registry import get_experiment, run_experiment
@@ -24,6 +24,7 @@ DEFAULT_BATTERY = (
     "adversarial",
     "honesty",
     "capability",
+    "capability_context",
     "probe",
     "sandwiching",
 )
@@ -66,6 +67,23 @@ def finding_id(result: ExperimentResult) -> str:
     return f"{result.experiment}-{result.statistic}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
+def off_calibration(result: ExperimentResult, calibration: Calibration) -> list[str]:
+    """The parameters, its size apart, at which ``result`` ran otherwise than the calibration
+    ran its experiment: expectations measured at one setting say nothing of another (an
+    evaluation-cued honeypot shows schemers behaving, and calibrated at half cues it would read
+    that as reassurance)."""
+    info = get_experiment(result.experiment)
+    try:
+        calibrated = info.resolve(calibration.battery_params.get(result.experiment))
+    except ExperimentError:  # parameters an older version had: nothing to compare against
+        return []
+    return sorted(
+        k
+        for k, v in result.params.items()
+        if k != info.size_param and k in calibrated and calibrated[k] != v
+    )
+
+
 def to_finding(
     result: ExperimentResult,
     calibration: Calibration | None = None,
@@ -74,8 +92,9 @@ def to_finding(
 ) -> Finding | None:
     """The result as a finding, or None when it carries no evidence about scheming.
 
-    No evidence: sandwiching (it measures the raters), and a statistic with no samples (honesty
-    on a target that never misbehaved). A crashed experiment becomes a finding with
+    No evidence: sandwiching (it measures the raters), a statistic with no samples (honesty
+    on a target that never misbehaved), and a result run at other settings than its
+    calibration's (:func:`off_calibration`). A crashed experiment becomes a finding with
     ``status="error"`` whose value is what a scheming target is expected to show, with half a
     separation of error: a crash is not allowed to look like reassurance.
     """
@@ -91,6 +110,8 @@ def to_finding(
         )
     if fit is None and calibration is not None and result.experiment in calibration.uncalibrated:
         return None  # calibration tried and could not run it: no expectations to read it by
+    if calibration is not None and result.status == "ok" and off_calibration(result, calibration):
+        return None  # its expectations were measured at other settings
     if fit is not None:
         expected, extra_sd = (
             Expected(not_scheming=fit.not_scheming, scheming=fit.scheming),
