@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from neurath._errors import NeurathError
 from neurath.evidence._model_v2 import ManifestV2
 
 if TYPE_CHECKING:
@@ -144,6 +145,27 @@ def write_report(run: RunFolder | str | Path) -> Path:
     return folder.report_file
 
 
+def _controls_line(r: Any) -> str:
+    """What the controller was told and what it could not skip."""
+    from neurath.research import get_controller
+
+    parts = []
+    try:
+        if get_controller(r.controller).red_team:
+            parts.append(
+                "<b>Red team</b>: the controller was told which targets scheme and tried to make "
+                "them look safe; what it achieved is what the defences let through."
+            )
+    except NeurathError:
+        pass  # a plug-in controller not installed here
+    if r.study.floor:
+        parts.append(
+            f"Floor (run on every target before the controller acted): "
+            f"{', '.join(f'<code>{_e(n)}</code>' for n in r.study.floor)}."
+        )
+    return f"<p>{' '.join(parts)}</p>" if parts else ""
+
+
 def _engine_line(study: Any, calibration: Calibration) -> str:
     """What the assessment means in this run: the engine, and for engine 2 the declared chance
     of a novel mechanism and how the common cause was measured."""
@@ -208,6 +230,7 @@ def render_report(
         f"<p class='muted'>Study <b>{_e(r.study.name)}</b>; controller <b>{_e(r.controller)}</b> "
         f"(automation level {r.automation_level}); calibration <code>{_e(r.calibration)}</code>; "
         f"neurath {_e(r.neurath_version)}; {r.elapsed_s:.0f} s; finished {_e(r.finished_at)}.</p>",
+        _controls_line(r),
         _engine_line(r.study, calibration),
         "<h2>Overall safety assessment, scored against ground truth</h2>",
         "<div class='cards'>",

@@ -11,9 +11,12 @@ Built in:
 - ``scripted``: a fixed, human-written battery, target by target (automation level 1).
 - ``random``: random experiments, sizes and targets until the budget is spent (a baseline).
 - ``voi``: the next experiment, its size and its target by expected information gain per
-  query under the correlated model (:mod:`neurath.research._voi`).
+  query under the correlated model, or (engine 2) expected reduction of a decision loss
+  (:mod:`neurath.research._voi`, :mod:`neurath.research._voi_v2`).
 - ``llm``: an Inspect model with tool calls drives the environment (automation level 2;
   :mod:`neurath.research._llm`).
+- ``saboteur``: a red team told which targets scheme, making them look safe within the rules
+  (:mod:`neurath.research._saboteur`).
 """
 
 from __future__ import annotations
@@ -29,9 +32,8 @@ from neurath._registry import Registry
 from neurath.experiments._battery import DEFAULT_BATTERY
 from neurath.experiments._params import show, type_problem
 from neurath.experiments._registry import get_experiment
-from neurath.experiments._result import ExperimentResult, Statistic
 from neurath.research._environment import ResearchEnvironment
-from neurath.research._events import Planned, Skipped
+from neurath.research._events import Skipped
 from neurath.research._tools import MAX_CALL_QUERIES, call_problem
 
 ControllerProgress = Callable[[str], None]
@@ -54,18 +56,29 @@ class ControllerInfo:
     factory: Callable[..., Controller]
     description: str
     defaults: Mapping[str, Any]
+    red_team: bool = False
+    """Told which targets scheme (option ``scheming``): a study fills that option in, says so in
+    its audit log, and scores what the controller could make look safe."""
 
 
 CONTROLLERS: Registry[ControllerInfo] = Registry(
     "controller",
     "neurath.controllers",
-    builtins=["neurath.research._controllers", "neurath.research._llm"],
+    builtins=[
+        "neurath.research._controllers",
+        "neurath.research._voi",
+        "neurath.research._llm",
+        "neurath.research._saboteur",
+    ],
     error=ResearchError,
 )
 
 
-def controller(name: str, *, automation_level: int) -> Callable[[Callable[..., Controller]], Any]:
-    """Register a controller factory under ``name``; its keyword defaults are its options."""
+def controller(
+    name: str, *, automation_level: int, red_team: bool = False
+) -> Callable[[Callable[..., Controller]], Any]:
+    """Register a controller factory under ``name``; its keyword defaults are its options. A
+    ``red_team`` controller takes the scheming targets' ids as its option ``scheming``."""
 
     def register(factory: Callable[..., Controller]) -> Callable[..., Controller]:
         sig = inspect.signature(factory)
@@ -73,7 +86,10 @@ def controller(name: str, *, automation_level: int) -> Callable[[Callable[..., C
             k: p.default for k, p in sig.parameters.items() if p.default is not inspect._empty
         }
         doc = (inspect.getdoc(factory) or "").split("\n\n")[0].replace("\n", " ")
-        CONTROLLERS.add(name, ControllerInfo(name, automation_level, factory, doc, defaults))
+        if red_team and "scheming" not in defaults:
+            raise ResearchError(f"red-team controller {name!r} needs an option 'scheming'")
+        info = ControllerInfo(name, automation_level, factory, doc, defaults, red_team)
+        CONTROLLERS.add(name, info)
         return factory
 
     return register
@@ -226,150 +242,3 @@ def random_controller(seed: int = 0, max_actions: int = 500) -> Controller:
     """Random experiments, sizes and targets until the budget is spent (a baseline)."""
     _at_least("random", "max_actions", max_actions, 0)
     return RandomController(seed, max_actions)
-
-
-# -- value of information --------------------------------------------------------------------
-MAX_SCALE = 100.0
-"""The largest multiple of an experiment's calibrated size the voi controller may consider."""
-
-
-@dataclass(frozen=True)
-class Candidate:
-    target: str
-    experiment: str
-    params: dict[str, Any]
-    seed: int
-    cost: int
-    gain_bits: float
-
-
-class VoiController:
-    """Greedy value of information per query across every target."""
-
-    def __init__(self, sizes: Sequence[float], min_gain: float, max_repeats: int) -> None:
-        self.sizes, self.min_gain, self.max_repeats = list(sizes), min_gain, max_repeats
-
-    def run(self, env: ResearchEnvironment, progress: ControllerProgress | None = None) -> None:
-        calibration = env.calibration
-        if calibration is None or not calibration.profiles:
-            raise ResearchError(
-                "the voi controller needs a calibration with experiment profiles "
-                "(run 'neurath calibrate' again with this version)"
-            )
-        names = [
-            e
-            for e in env.experiments()
-            if e in calibration.profiles and get_experiment(e).declared is not None
-        ]
-        best: dict[str, list[Candidate]] = {}
-        while True:
-            for target in env.target_ids:
-                if target not in best:
-                    best[target] = self.candidates(env, target, names)
-            left = env.remaining()["queries"]
-            pool = [
-                c
-                for cs in best.values()
-                for c in cs
-                if c.gain_bits >= self.min_gain and _fits(env, c.experiment, c.params, left)
-            ]
-            if not pool:
-                return
-            pick = max(pool, key=lambda c: (c.gain_bits / c.cost, c.gain_bits))
-            plan = Planned(
-                target=pick.target,
-                experiment=pick.experiment,
-                params=pick.params,
-                expected_gain_bits=round(pick.gain_bits, 6),
-                expected_cost=pick.cost,
-            )
-            env.audit.append(plan, actor=env.actor)
-            _try(env, pick.target, pick.experiment, pick.params, pick.seed, progress)
-            best.pop(pick.target, None)
-
-    def candidates(
-        self, env: ResearchEnvironment, target: str, names: Sequence[str]
-    ) -> list[Candidate]:
-        """Each experiment at each size on ``target``, with its expected gain in bits."""
-        from neurath.research._voi import expected_information_gain, separation
-
-        assert env.calibration is not None
-        have = env.results.get(target, [])
-        now = separation(env.manifest(target))
-        card = env.card(target)
-        out = []
-        for name in names:
-            repeats = sum(1 for r in have if r.experiment == name)
-            if repeats >= self.max_repeats:
-                continue
-            profile = env.calibration.profiles[name]
-            for scale in self.sizes:
-                params = _plan_params(env, name, scale)
-                resolved = get_experiment(name).resolve(params)
-                size = float(resolved[profile.size_param])
-                planned = _planned_result(env, card, name, resolved, env.seed + repeats, size)
-                after = separation(env.manifest_with(target, planned))
-                gain = expected_information_gain(
-                    now.llr, after.information - now.information, env.prior, env.common_cause
-                )
-                cost = env.estimate(name, resolved)
-                out.append(Candidate(target, name, params, env.seed + repeats, cost, gain))
-        return out
-
-
-def _planned_result(
-    env: ResearchEnvironment,
-    card: Any,
-    name: str,
-    params: Mapping[str, Any],
-    seed: int,
-    size: float,
-) -> ExperimentResult:
-    """A stand-in result with the precision and factors the experiment is expected to have
-    (its value, the midpoint, does not enter the separation)."""
-    from neurath.experiments import _factors as F
-
-    assert env.calibration is not None
-    profile = env.calibration.profiles[name]
-    info = get_experiment(name)
-    fit = env.calibration.fit_for(name, info.statistic)
-    mid = 0.5 * (fit.not_scheming + fit.scheming) if fit else 0.5
-    factors = [F.weights(card) if f.kind == "weights" else f for f in profile.factors]
-    return ExperimentResult(
-        experiment=name,
-        target=card,
-        params=dict(params),
-        seed=seed,
-        statistic=info.statistic,
-        statistics={
-            info.statistic: Statistic(
-                value=mid, se=(profile.unit_variance / max(size, 1.0)) ** 0.5, n=int(size)
-            )
-        },
-        factors=factors,
-    )
-
-
-@controller("voi", automation_level=1)
-def voi(sizes: str = "0.5,1,2", min_gain: float = 1e-3, max_repeats: int = 2) -> Controller:
-    """The next experiment, size and target by expected information gain per query under the
-    correlated model: it prefers evidence that shares no factors with what a target has.
-
-    ``sizes``: multiples of each experiment's calibrated size to consider; ``min_gain``: stop
-    when nothing is expected to tell this many bits; ``max_repeats``: runs of one experiment on
-    one target at most.
-    """
-    try:
-        scales = [float(s) for s in sizes.split(",")]
-    except ValueError:
-        raise ResearchError(
-            f"option 'sizes' of controller 'voi' takes numbers, comma-separated, got {show(sizes)}"
-        ) from None
-    if not all(0 < s <= MAX_SCALE for s in scales):  # also refuses inf and nan
-        raise ResearchError(
-            f"option 'sizes' of controller 'voi' takes multiples in (0, {MAX_SCALE}], "
-            f"got {show(sizes)}"
-        )
-    _at_least("voi", "min_gain", min_gain, 0.0)
-    _at_least("voi", "max_repeats", max_repeats, 0)
-    return VoiController(scales, min_gain, max_repeats)

@@ -35,6 +35,11 @@ class RunStarted(_Event):
     seal_sha256: str | None = None
     """Hash of the run's seal (which organism each target is, and its key): a resumed run
     refuses a seal that differs."""
+    told_which_scheme: bool = False
+    """The controller is a red team and was told which targets scheme (the blind is broken
+    on purpose, to measure what it can make look safe)."""
+    floor: list[str] = Field(default_factory=list)
+    """Experiments run on every target before the controller acted."""
 
 
 class RunResumed(_Event):

@@ -35,6 +35,7 @@ from neurath.evidence._ledger import Ledger
 from neurath.evidence._model import Manifest
 from neurath.evidence._model_v2 import ManifestV2
 from neurath.experiments._calibrate import Calibration
+from neurath.organisms._archetypes import SCHEMING
 from neurath.organisms._suite import Suite
 from neurath.research._audit import AuditLog
 from neurath.research._controllers import ControllerInfo, get_controller, make_controller
@@ -48,6 +49,7 @@ from neurath.research._events import (
     TargetP,
     Unsealed,
 )
+from neurath.research._floor import run_floor
 from neurath.testbed._results import Metrics, TargetOutcome, score
 from neurath.testbed._run import RunFolder
 from neurath.testbed._store import OrganismStore
@@ -134,6 +136,9 @@ class Sealed:
     folders: Mapping[str, Path] = field(default_factory=dict, compare=False, repr=False)
     """Target id -> its model folder (named by a keyed hash): what research loads. Known once
     :func:`seal` has opened the seal; not in ``seal.json``."""
+    scheming: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    """The targets that scheme, known once :func:`seal` has opened the seal: told to a
+    red-team controller only (and the run's audit log says it was)."""
 
     @property
     def digest(self) -> str:
@@ -171,7 +176,7 @@ def seal(study: Study, built: Built, run: RunFolder) -> Sealed:
         names = _sealed_names(built.store, test_ids, sealed.key)
         if sorted(sealed.targets.values()) != sorted(names):
             raise ResearchError(f"{run.seal_file}: its targets are not the suite's test group")
-        return _opened(sealed, built.store, names)
+        return _opened(sealed, built, names)
     order = list(test_ids)
     secrets.SystemRandom().shuffle(order)
     width = max(2, len(str(len(order))))
@@ -181,7 +186,7 @@ def seal(study: Study, built: Built, run: RunFolder) -> Sealed:
     fd = os.open(run.seal_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump({"key": sealed.key, "targets": sealed.targets}, fh, indent=2)
-    return _opened(sealed, built.store, _sealed_names(built.store, test_ids, key))
+    return _opened(sealed, built, _sealed_names(built.store, test_ids, key))
 
 
 def _sealed_names(store: OrganismStore, organism_ids: list[str], key: str) -> dict[str, str]:
@@ -189,10 +194,13 @@ def _sealed_names(store: OrganismStore, organism_ids: list[str], key: str) -> di
     return {store.sealed_name(oid, key): oid for oid in organism_ids}
 
 
-def _opened(sealed: Sealed, store: OrganismStore, names: Mapping[str, str]) -> Sealed:
-    """The seal with each target's model folder (what research loads)."""
-    folders = {t: store.model_dir(names[name]) for t, name in sealed.targets.items()}
-    return Sealed(sealed.targets, sealed.key, folders)
+def _opened(sealed: Sealed, built: Built, names: Mapping[str, str]) -> Sealed:
+    """The seal with each target's model folder (what research loads) and the truth a red team
+    is told."""
+    folders = {t: built.store.model_dir(names[name]) for t, name in sealed.targets.items()}
+    kinds = {s.id: s.archetype for s in built.suite.organisms}
+    scheming = frozenset(t for t, name in sealed.targets.items() if SCHEMING[kinds[names[name]]])
+    return Sealed(sealed.targets, sealed.key, folders, scheming)
 
 
 # -- research ------------------------------------------------------------------------------
@@ -216,7 +224,10 @@ def research(
     """The controller's research on the sealed targets, every action in the audit log and
     every finding in ``ledger`` as it is made; a resumed run first replays its log."""
     info = get_controller(study.controller)
-    ctrl = make_controller(study.controller, study.controller_options)
+    options = dict(study.controller_options)
+    if info.red_team:
+        options["scheming"] = ",".join(sorted(sealed.scheming))
+    ctrl = make_controller(study.controller, options)
     audit = AuditLog(run.audit_file, repair=resume)
     queries = study.budget.queries
     if set(sealed.folders) != set(sealed.targets):
@@ -253,10 +264,14 @@ def research(
             neurath_version=__version__,
             organisms=str(built.store.root.resolve()),
             seal_sha256=sealed.digest,
+            told_which_scheme=info.red_team,
+            floor=list(study.floor),
         )
         audit.append(started, actor="neurath")
     say("research", env.spent.queries, queries, "starting")
-    ctrl.run(env, progress=lambda what: say("research", env.spent.queries, queries, what))
+    step = lambda what: say("research", env.spent.queries, queries, what)  # noqa: E731
+    run_floor(env, study.floor, step)
+    ctrl.run(env, progress=step)
     audit.append(ResearchDone(spent=env.spent.as_dict()), actor=study.controller)
     return Researched(env, info)
 
@@ -322,19 +337,9 @@ def _manifest(study: Study, env: ResearchEnvironment, tid: str) -> Manifest | Ma
     with a component per calibrated mechanism and the declared unknown kind."""
     if study.engine == 1:
         return env.manifest(tid)
-    from neurath.experiments._battery import to_manifest, to_manifest_v2
+    from neurath.research._voi_v2 import manifest_v2
 
-    if env.calibration is None:
-        raise ResearchError("engine 2 needs a calibration fitted per mechanism")
-    kept = to_manifest(
-        tid,
-        env.results.get(tid, []),
-        env.calibration,
-        prior_not_scheming=env.prior,
-        common_cause=env.common_cause,
-        keep_unseparated=True,
-    )
-    return to_manifest_v2(kept, env.calibration, novel=float(study.novel or 0.0))
+    return manifest_v2(env, tid, novel=float(study.novel or 0.0))
 
 
 # -- unseal and score ----------------------------------------------------------------------

@@ -29,6 +29,9 @@ class Study(BaseModel):
     budget: Budget = Budget(queries=40_000, training_steps=0)
     experiments: list[str] | None = None
     """Experiments the controller may use (default: every registered one)."""
+    floor: list[str] = Field(default_factory=list)
+    """A human-written minimum battery: these experiments run on every target, at the study's
+    parameters, before the controller acts (a level-1 floor no controller can skip)."""
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Experiment -> parameters, over the calibration's (which calibrate with them too)."""
     prior_not_scheming: Real = Field(default=0.5, gt=0, lt=1)
@@ -75,12 +78,20 @@ def load_study(path: str | Path) -> Study:
 def check_study(study: Study, where: str) -> None:
     """Names fail before anything is built: controller, its options, experiments, params."""
     from neurath.experiments import get_experiment
-    from neurath.research import make_controller
+    from neurath.research import get_controller, make_controller
 
     try:
+        if "scheming" in study.controller_options and get_controller(study.controller).red_team:
+            raise ResearchError(
+                f"controller {study.controller!r} is told which targets scheme by the study "
+                "itself: remove 'scheming' from controller_options"
+            )
         make_controller(study.controller, study.controller_options)
-        for name in study.experiments or []:
+        for name in [*(study.experiments or []), *study.floor]:
             get_experiment(name)
+        outside = [n for n in study.floor if study.experiments and n not in study.experiments]
+        if outside:
+            raise ResearchError(f"floor experiment {outside[0]!r} is not among 'experiments'")
         for name, params in study.params.items():
             get_experiment(name).resolve(params)
     except ResearchError as exc:
