@@ -136,6 +136,7 @@ TINY_PARAMS = {
     "honeypot": {"n": 120},
     "honesty": {"n": 80},
     "capability": {"n": 80},
+    "capability_context": {"n": 80},
     "adversarial": {"seeds": 2, "budget": 40, "random_budget": 40},
     "probe": {"n": 60, "n_train": 60},
     "sandwiching": {"n": 80, "n_planted": 30},

@@ -38,6 +38,7 @@ def test_registry_names_every_experiment_and_rejects_bad_names() -> None:
         "probe",
         "sandwiching",
         "capability",
+        "capability_context",
     }
     with pytest.raises(ExperimentError, match="did you mean 'honeypot'"):
         get_experiment("honeypots")

@@ -138,6 +138,7 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
     "honeypot": {"n": 120},
     "honesty": {"n": 80},
     "capability": {"n": 80},
+    "capability_context": {"n": 80},
     "adversarial": {"seeds": 2, "budget": 40, "random_budget": 40},
     "probe": {"n": 60, "n_train": 60},
     "sandwiching": {"n": 80, "n_planted": 30},
