@@ -312,28 +312,37 @@ def battery_results(
     experiments: Iterable[str],
     say: BenchProgress = _quiet,
 ) -> dict[str, list[ExperimentResult]]:
-    """The ``experiments`` on each organism, cached in the store by build hash, parameters
-    and seed."""
-    from neurath._version import __version__
-    from neurath.experiments._battery import run_battery
+    """The ``experiments`` on each organism, each result cached in the store by build hash,
+    experiment, its parameters and seed (so adding an experiment runs only that one)."""
+    from neurath.experiments._registry import get_experiment, run_experiment
 
     names = list(experiments)
-    key = hashlib.sha256(
-        json.dumps([names, params, seed, __version__], sort_keys=True, default=str).encode()
-    ).hexdigest()[:16]
     cache = targets.store.root / "bench-results"
     out: dict[str, list[ExperimentResult]] = {}
     for i, oid in enumerate(oids):
         say("battery", i, len(oids), targets.ids[oid])
-        path = cache / f"{targets.build[oid]}-{key}.json"
-        if path.exists():
-            out[oid] = [ExperimentResult.model_validate(r) for r in json.loads(path.read_text())]
-            continue
-        res = run_battery(targets.model(oid), experiments=names, params=params, seed=seed)
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps([r.model_dump(mode="json") for r in res]))
-        tmp.replace(path)
-        out[oid] = res
+        out[oid], model = [], None
+        for name in names:
+            path = cache / f"{targets.build[oid]}-{result_key(name, params.get(name), seed)}.json"
+            if path.exists():
+                out[oid].append(ExperimentResult.model_validate_json(path.read_text()))
+                continue
+            model = model or targets.model(oid)
+            if not get_experiment(name).applicable(model):
+                continue
+            res = run_experiment(name, model, params.get(name), seed=seed)
+            cache.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(res.model_dump_json())
+            tmp.replace(path)
+            out[oid].append(res)
     say("battery", len(oids), len(oids), "done")
     return out
+
+
+def result_key(name: str, params: Mapping[str, Any] | None, seed: int) -> str:
+    """What a cached bench result is filed under, beside its organism's build hash."""
+    from neurath._version import __version__
+
+    text = json.dumps([name, params or {}, seed, __version__], sort_keys=True, default=str)
+    return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
