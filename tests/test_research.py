@@ -416,8 +416,9 @@ def test_tampering_with_a_run_audit_log_is_caught_and_named(tiny_run, tmp_path: 
 def test_engine_2_study_reads_kinds_and_states_its_declaration(
     tiny_run, battery_suite, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    """The tiny study on engine 2: a calibration fitted per mechanism with its measured common
-    cause, version 2 manifests in the ledger, and the declaration in the report. One
+    """The tiny study on engine 2, planned by the voi controller: a calibration fitted per
+    mechanism with its measured common cause, version 2 manifests in the ledger, and the
+    declaration in the report. One
     calibration organism per kind: leaving the only schemer out leaves nothing to calibrate
     on, so it counts as evading and the common cause is large (honest about so little)."""
     from neurath.evidence import Ledger, ManifestV2
@@ -425,9 +426,17 @@ def test_engine_2_study_reads_kinds_and_states_its_declaration(
 
     _, out = battery_suite
     study_file, _, engine_1 = tiny_run
-    study = load_study(study_file).model_copy(update={"engine": 2, "novel": 0.1})
+    study = load_study(study_file).model_copy(
+        update={"engine": 2, "novel": 0.1, "controller": "voi"}
+    )
     v2 = run_study(study, runs_dir=tmp_path, organisms_dir=out, run_id="v2")
     folder = tmp_path / "v2"
+    # The voi controller planned under engine 2: values of a decision loss, every target
+    # studied, and never a repeat beyond its limit.
+    audit = [json.loads(line) for line in (folder / "audit.jsonl").read_text().splitlines()]
+    plans = [e["data"] for e in audit if e["action"] == "plan"]
+    assert plans and all(p["expected_gain_bits"] > 0 for p in plans)
+    assert {p["target"] for p in plans} == {t.id for t in v2.targets}
     cal = json.loads((folder / "calibration.json").read_text())
     assert cal["kind_fits"] and cal["evasion"]["novel"] == 0.1
     c0 = cal["evasion"]["common_cause"]
