@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from neurath._errors import ManifestError
 from neurath._files import parse_json, read_user_text
-from neurath.experiments._calibrate_kinds import CommonCause, KindFit, fit_kinds
+from neurath.experiments._calibrate_kinds import CommonCause, KindFit, drop_lone_kinds, fit_kinds
 from neurath.experiments._factor_scales import factor_scales
 from neurath.experiments._registry import get_experiment
 from neurath.experiments._result import ExperimentResult, FactorUse
@@ -192,6 +192,7 @@ def fit_calibration(
                 continue
             obs.setdefault(r.experiment, {})[oid] = (r.primary.value, r.primary.se)
     notes: list[str] = []
+    lost = drop_lone_kinds(obs, labels, kinds or {}, notes)
     first = _fit_statistics(obs, labels, set(), [])
     schemers = sorted(o for o in results if labels[o])
     evaders = sorted(o for o in schemers if _evades_everything(obs, first, o))
@@ -224,7 +225,7 @@ def fit_calibration(
         "params": params,
     }
     ran = {r.experiment for rs in results.values() for r in rs}
-    uncalibrated = sorted(set(attempted) - ran)
+    uncalibrated = sorted((set(attempted) - ran) | lost)
     if uncalibrated:
         body["uncalibrated"] = uncalibrated  # older ids stay as they were without any
     by_kind, kind_scheming = _kind_fits(obs, fits, labels, kinds or {}, results)

@@ -22,6 +22,7 @@ For statistic s and kind k with organisms ``O_k`` (``n_k`` of them):
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
 
 import numpy as np
@@ -137,3 +138,38 @@ class CommonCause(BaseModel):
     novel_rates: dict[str, float]
     """Held-out scheming kind -> share of its members the engine would reassure."""
     sensitivity: list[Sensitivity]
+
+
+def drop_lone_kinds(
+    obs: dict[str, dict[str, tuple[float, float]]],
+    labels: Mapping[str, bool],
+    kinds: Mapping[str, str],
+    notes: list[str],
+) -> set[str]:
+    """Leave out what a reference-trained experiment (the probe) measured on the only
+    calibration organism of its kind: held out of its own training, the probe had seen no
+    organism of that kind, so the score is a novel kind's, not what a target of that kind
+    gets from a probe trained on all of them. Returns the experiments left without one
+    hypothesis (uncalibrated: their findings are then left out, not read on declared guesses).
+    """
+    from neurath.experiments._registry import get_experiment
+
+    if not kinds:
+        return set()
+    count = Counter(kinds[o] for o in labels if o in kinds)
+    lost = set()
+    for exp in list(obs):
+        if "references" not in get_experiment(exp).context:
+            continue
+        alone = sorted(o for o in obs[exp] if count[kinds.get(o, "")] == 1)
+        for o in alone:
+            del obs[exp][o]
+        if alone:
+            notes.append(
+                f"{exp} on {', '.join(alone)} left out: the only calibration organism of its "
+                "kind, held out of its own training, scores as a novel kind"
+            )
+        if len({labels[o] for o in obs[exp]}) < 2:
+            del obs[exp]
+            lost.add(exp)
+    return lost
