@@ -134,6 +134,8 @@ def test_an_experiment_that_tests_an_untested_kind_is_worth_more_than_a_repeat()
 def test_a_planned_result_that_adds_no_finding_is_worth_nothing() -> None:
     first = _finding("honeypot1", 0.02, HONEYPOT, ["honeypot-method"])
     assert planning_value(_manifest([first]), _manifest([first])) == 0.0
+    # Nothing yet, and the planned result set aside (an uncalibrated probe): still nothing.
+    assert planning_value(_manifest([]), _manifest([])) == 0.0
 
 
 def test_the_weighted_loss_is_largest_where_a_false_reassurance_is_likely() -> None:

@@ -102,9 +102,11 @@ def planning_value(
     """Expected reduction of the weighted log score's Bayes risk from the finding ``after``
     adds to ``now`` (its last finding; its value is a placeholder)."""
     prior, c = now.prior_not_scheming, point_value(now.common_cause)
-    x_after = mixture_arrays(after)
-    if after.findings[-1].id in {f.id for f in now.findings} or x_after.n != len(now.findings) + 1:
+    if len(after.findings) != len(now.findings) + 1 or after.findings[-1].id in {
+        f.id for f in now.findings
+    }:
         return 0.0  # to_manifest left the planned result out: it carries no evidence
+    x_after = mixture_arrays(after)
     if now.findings:
         x_now = mixture_arrays(now)
         logpdf = np.array([f.logpdf for f in fit_components(x_now)])
