@@ -13,6 +13,7 @@ import yaml
 
 from neurath import assess
 from neurath._errors import ManifestError
+from neurath.engine._engine import posterior_not_scheming
 from neurath.engine._engine_v2 import mixture_arrays
 from neurath.evidence import Ledger, ManifestV2, load_manifest, manifest_from_data
 
@@ -221,6 +222,22 @@ def test_a_kind_no_finding_can_see_is_named_and_bounds_the_assessment() -> None:
     assert any("sandbagger" in w and "coverage ceiling" in w for w in result.warnings)
     full = assess(load_manifest(EXAMPLE))
     assert full.untested_components == [] and full.coverage_ceiling == pytest.approx(full.ceiling)
+
+
+def test_the_coverage_ceiling_holds_whatever_the_rest_of_the_evidence_says() -> None:
+    """A manifest from the default study under the saboteur (an eval-aware schemer that got
+    only small repeats of capability_context and honesty): the sandbagger kind is untested
+    (ceiling 0.79), and the mixture, reading four identical honesty repeats, puts P(not
+    scheming) at 0.953. P, its worst case and its interval stay at or below the ceiling."""
+    doc = json.loads((ROOT / "tests" / "data" / "saboteur-untested-sandbagger.json").read_text())
+    result = assess(manifest_from_data(doc), draws=64)
+    assert result.untested_components == ["sandbagger"]
+    assert result.coverage_ceiling < 0.8
+    assert posterior_not_scheming(doc["prior_not_scheming"], result.log_lr) > 0.95
+    assert result.p_not_scheming == pytest.approx(result.coverage_ceiling)
+    assert result.p_not_scheming_worst is not None
+    assert result.p_not_scheming_worst <= result.coverage_ceiling + 1e-12
+    assert result.interval[1] <= result.coverage_ceiling + 1e-12
 
 
 def test_the_readme_version_2_manifest_is_valid_and_reads_the_blind_kind_as_blind() -> None:

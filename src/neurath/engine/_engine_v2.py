@@ -131,6 +131,12 @@ def assess_mixture(
     finding_contrib, factor_contrib, complete = _contributions(x, lik.llr, c, top)
     ceiling = assurance_ceiling(prior, c)
     untested, coverage = _coverage(x, prior, c)
+    p_worst = float(posterior_not_scheming(prior, log_lr_common_cause(lik.llr_worst, c)))
+    if untested:
+        # The bound is enforced, not only reported: a kind no finding could see is one the
+        # evidence cannot have ruled out, whatever the model makes of the rest.
+        p, p_worst = min(p, coverage), min(p_worst, coverage)
+        interval = (min(interval[0], coverage), min(interval[1], coverage))
     warnings = _warnings(
         ev,
         p,
@@ -171,9 +177,7 @@ def assess_mixture(
         draws=used,
         seed=seed,
         manifest_version=2,
-        p_not_scheming_worst=float(
-            posterior_not_scheming(prior, log_lr_common_cause(lik.llr_worst, c))
-        ),
+        p_not_scheming_worst=p_worst,
         llr_worst=lik.llr_worst,
         untested_components=untested,
         coverage_ceiling=coverage,
