@@ -223,11 +223,7 @@ def research(
 ) -> Researched:
     """The controller's research on the sealed targets, every action in the audit log and
     every finding in ``ledger`` as it is made; a resumed run first replays its log."""
-    info = get_controller(study.controller)
-    options = dict(study.controller_options)
-    if info.red_team:
-        options["scheming"] = ",".join(sorted(sealed.scheming))
-    ctrl = make_controller(study.controller, options)
+    info, ctrl = _controller(study, sealed)
     audit = AuditLog(run.audit_file, repair=resume)
     queries = study.budget.queries
     if set(sealed.folders) != set(sealed.targets):
@@ -274,6 +270,15 @@ def research(
     ctrl.run(env, progress=step)
     audit.append(ResearchDone(spent=env.spent.as_dict()), actor=study.controller)
     return Researched(env, info)
+
+
+def _controller(study: Study, sealed: Sealed) -> tuple[ControllerInfo, Any]:
+    """The study's controller; a red team is told which targets scheme."""
+    info = get_controller(study.controller)
+    options = dict(study.controller_options)
+    if info.red_team:
+        options["scheming"] = ",".join(sorted(sealed.scheming))
+    return info, make_controller(study.controller, options)
 
 
 def _loader(folder: Path, tid: str, key: str) -> Callable[[], Any]:
