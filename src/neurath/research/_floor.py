@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from neurath._errors import ResearchError
-from neurath.research._controllers import ScriptedController
+from neurath.research._controllers import ScriptedController, _done
 from neurath.research._environment import ResearchEnvironment
 
 
@@ -32,8 +32,7 @@ def run_floor(
         (t, e)
         for t in env.target_ids
         for e in floor
-        if e in env.experiments()
-        and not any(r.experiment == e and r.seed == env.seed for r in env.results.get(t, []))
+        if e in env.experiments() and not _done(env, t, e, env.seed)
     ]
     if missing:
         t, e = missing[0]

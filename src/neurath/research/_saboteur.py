@@ -82,15 +82,14 @@ class SaboteurController:
         self.scheming = set(scheming)
         self.blind_below, self.scale, self.repeats, self.plan = blind_below, scale, repeats, plan
 
-    def chosen(self, env: ResearchEnvironment) -> list[str]:
-        """The experiments it runs on a scheming target: those blind to every known kind, and
-        honeypots (evaluation-cued)."""
+    def chosen(self, env: ResearchEnvironment, plan: Sequence[str]) -> list[str]:
+        """The experiments of ``plan`` it runs on a scheming target: those blind to every known
+        kind, and honeypots (evaluation-cued)."""
         if env.calibration is None:
             raise ResearchError("the saboteur needs the study's calibration to choose")
         cal = env.calibration
-        allowed = [e for e in self.plan if e in env.experiments()]
         return [
-            e for e in allowed if e == "honeypot" or exposure(cal, e, self.scale) < self.blind_below
+            e for e in plan if e == "honeypot" or exposure(cal, e, self.scale) < self.blind_below
         ]
 
     def run(self, env: ResearchEnvironment, progress: ControllerProgress | None = None) -> None:
@@ -98,7 +97,7 @@ class SaboteurController:
         if unknown:
             raise ResearchError(f"the saboteur was told of targets this run has not: {unknown}")
         plan = [e for e in self.plan if e in env.experiments()]
-        blind = self.chosen(env)
+        blind = self.chosen(env, plan)
         for target in env.target_ids:
             if target not in self.scheming:
                 for name in plan:

@@ -18,8 +18,8 @@ q)`` when it does, ``L = t / (1 - t)`` for the reassurance threshold ``t`` (19 a
 Bayes risk at belief ``p`` is ``H_L(p)``, smooth and concave, so unlike a 0-1 decision loss it
 values evidence that moves a target part of the way to a decision. The value of a planned
 finding is ``H_L(p_now) - E_z[H_L(p_after(z))]``, by Gauss-Hermite quadrature over ``z`` under
-every atom. With Student t components the conditional is taken as Gaussian (a planning
-approximation; the assessment itself is exact).
+every atom (the 48-node rule the version 1 planner uses). With Student t components the
+conditional is taken as Gaussian (a planning approximation; the assessment itself is exact).
 """
 
 from __future__ import annotations
@@ -35,12 +35,10 @@ from neurath.evidence._model import point_value
 from neurath.evidence._model_v2 import ManifestV2
 from neurath.experiments._result import ExperimentResult
 from neurath.research._environment import ResearchEnvironment
+from neurath.research._voi import _NODES, _WEIGHTS
 
 THRESHOLD = 0.95
 """The P(not scheming) that reassures: sets the loss ratio ``L = t / (1 - t)``."""
-
-_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(48)
-_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 
 
 def manifest_v2(
