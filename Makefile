@@ -25,8 +25,10 @@ run: $(STAMP)
 examples: $(STAMP)
 	@for f in examples/*.yaml; do echo "== $$f"; $(BIN)/neurath assess "$$f" || exit $$?; done
 
-## test: the whole test suite (what CI runs)
+## test: the whole test suite (what CI runs); the ledger tests start a throwaway PostgreSQL
+## server, whose programs scripts/ensure-postgresql installs where they are missing
 test: $(STAMP)
+	scripts/ensure-postgresql
 	$(BIN)/python -m pytest -q
 
 ## check: lint and type-check the package

@@ -187,3 +187,25 @@ def tiny_run(battery_suite, tmp_path_factory):  # type: ignore[no-untyped-def]
     )
     write_report(where / "runs" / "ref")  # as `neurath run` does, from the finished folder
     return path, where / "runs", results
+
+
+@pytest.fixture(scope="session")
+def postgres_url():  # type: ignore[no-untyped-def]
+    """A real PostgreSQL server started for this test session (see tests/_postgres_server.py);
+    yields the URL of its ``postgres`` database. Tests take a database of their own from it
+    with :func:`tests._postgres_server.fresh_database`."""
+    from ._postgres_server import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a ledger test keeps its ledger: a SQLite file, then a fresh PostgreSQL database
+    (the same test, both backends)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ledger.db")
+    from ._postgres_server import fresh_database
+
+    return fresh_database(request.getfixturevalue("postgres_url"))

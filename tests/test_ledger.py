@@ -1,4 +1,5 @@
-"""The SQLite evidence ledger: migrations, append-only records, corrections, concurrency."""
+"""The evidence ledger: migrations, append-only records, corrections, concurrency; each test
+marked with ``ledger_url`` runs on a SQLite file and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ def manifest(tmp_path: Path):
     return load_manifest(path)
 
 
-def test_blank_database_gets_every_migration_once(tmp_path: Path) -> None:
-    db = tmp_path / "ledger.db"
+def test_blank_database_gets_every_migration_once(ledger_url: str) -> None:
+    db = ledger_url
     with Ledger(db) as ledger:
         assert ledger.applied_migrations() == [m.name for m in MIGRATIONS]
     with Ledger(db) as again:
@@ -63,8 +64,8 @@ def test_old_schema_is_migrated_forward_keeping_its_records(tmp_path: Path, mani
         assert upgraded.verify().rows == 2  # the old rows were chained by the migration
 
 
-def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    db = tmp_path / "new.db"
+def test_newer_schema_is_refused(ledger_url: str) -> None:
+    db = ledger_url
     with Ledger(db) as ledger:
         ledger._conn.execute(
             "INSERT INTO _neurath_migrations (name, applied_at) VALUES ('9999_future', 'x')"
@@ -73,24 +74,29 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         Ledger(db)
 
 
-def test_records_cannot_be_updated_or_deleted(tmp_path: Path, manifest) -> None:
-    with Ledger(tmp_path / "l.db") as ledger:
+def test_records_cannot_be_updated_or_deleted(ledger_url: str, manifest) -> None:
+    with Ledger(ledger_url) as ledger:
         mid = ledger.record_manifest(manifest)
         ledger.record_assessment(assess(manifest), manifest_id=mid)
-        for sql in (
+        refused = [
             "UPDATE findings SET body = '{}'",
             "DELETE FROM findings",
             "DELETE FROM manifests",
             "UPDATE assessments SET target = 'x'",
-        ):
+            "UPDATE chain SET prev = 'x'",
+            "DELETE FROM chain",
+        ]
+        if ledger_url.startswith("postgresql"):  # SQLite has no TRUNCATE
+            refused += ["TRUNCATE findings CASCADE", "TRUNCATE chain"]
+        for sql in refused:
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
                 ledger._conn.execute(sql)
         assert ledger.count("findings") == 1
 
 
-def test_manifest_and_assessment_round_trip(tmp_path: Path, manifest) -> None:
+def test_manifest_and_assessment_round_trip(ledger_url: str, manifest) -> None:
     result = assess(manifest)
-    with Ledger(f"sqlite:///{tmp_path}/l.db", author="alice") as ledger:
+    with Ledger(ledger_url, author="alice") as ledger:
         mid = ledger.record_manifest(manifest, source="m.yaml")
         aid = ledger.record_assessment(result, manifest_id=mid)
         assert ledger.manifest(mid) == manifest
@@ -99,8 +105,8 @@ def test_manifest_and_assessment_round_trip(tmp_path: Path, manifest) -> None:
         assert stored[0].assessment == result
 
 
-def test_corrections_are_new_records_pointing_at_the_old(tmp_path: Path, manifest) -> None:
-    with Ledger(tmp_path / "l.db", author="alice") as ledger:
+def test_corrections_are_new_records_pointing_at_the_old(ledger_url: str, manifest) -> None:
+    with Ledger(ledger_url, author="alice") as ledger:
         mid = ledger.record_manifest(manifest)
         (original,) = ledger.findings(manifest_id=mid)
         fixed = original.finding.model_copy(update={"value": 0.05})
@@ -164,14 +170,19 @@ def test_ledger_locations() -> None:
     assert sqlite_path("runs/l.db") == "runs/l.db"
     assert sqlite_path("sqlite:///runs/l.db") == "runs/l.db"
     assert sqlite_path("sqlite:////abs/l.db") == "/abs/l.db"
-    with pytest.raises(LedgerError, match="unsupported ledger URL scheme 'postgresql'"):
-        sqlite_path("postgresql://host/db")
+    with pytest.raises(LedgerError, match="unsupported ledger URL scheme 'mysql'"):
+        Ledger("mysql://host/db")
     with pytest.raises(LedgerError, match="does not exist"):
         Ledger("/nonexistent-folder/l.db")
+    # A server that is not there: one line, the password not shown.
+    with pytest.raises(LedgerError, match=r"cannot open ledger postgresql://u:\*\*\*@127\.0\.0\.1"):
+        Ledger("postgresql://u:secret@127.0.0.1:1/db")
 
 
-def test_corrections_and_appends_are_checked_against_the_manifest(tmp_path: Path, manifest) -> None:
-    with Ledger(tmp_path / "l.db") as ledger:
+def test_corrections_and_appends_are_checked_against_the_manifest(
+    ledger_url: str, manifest
+) -> None:
+    with Ledger(ledger_url) as ledger:
         mid = ledger.record_manifest(manifest)
         (original,) = ledger.findings(manifest_id=mid)
         renamed = original.finding.model_copy(update={"id": "other"})
@@ -191,9 +202,9 @@ def test_corrections_and_appends_are_checked_against_the_manifest(tmp_path: Path
         assert ledger.count("findings") == 2
 
 
-def test_record_stores_manifest_and_assessment_together(tmp_path: Path, manifest) -> None:
+def test_record_stores_manifest_and_assessment_together(ledger_url: str, manifest) -> None:
     result = assess(manifest)
-    with Ledger(tmp_path / "l.db") as ledger:
+    with Ledger(ledger_url) as ledger:
         wrong = result.model_copy(update={"target": "someone-else"})
         with pytest.raises(LedgerError, match="does not belong"):
             ledger.record(manifest, wrong)
@@ -202,22 +213,22 @@ def test_record_stores_manifest_and_assessment_together(tmp_path: Path, manifest
         assert ledger.assessments()[0].manifest_id == mid and ledger.assessments()[0].id == aid
 
 
-def test_rebuilt_manifest_names_no_findings_file(tmp_path: Path) -> None:
+def test_rebuilt_manifest_names_no_findings_file(tmp_path: Path, ledger_url: str) -> None:
     (tmp_path / "f.jsonl").write_text(
         '{"id": "x", "experiment": "e", "value": 0, "se": 1, '
         '"expected": {"not_scheming": 0, "scheming": 1}}\n'
     )
     (tmp_path / "m.yaml").write_text(SPEC_V1 + "findings_file: f.jsonl\n")
     loaded = load_manifest(tmp_path / "m.yaml")
-    with Ledger(tmp_path / "l.db") as ledger:
+    with Ledger(ledger_url) as ledger:
         rebuilt = ledger.manifest(ledger.record_manifest(loaded))
     assert rebuilt.findings_file is None
     assert [f.id for f in rebuilt.findings] == ["hp-1", "x"]
 
 
-def test_findings_recorded_as_made_are_idempotent_by_audit_entry(tmp_path: Path, manifest) -> None:
+def test_findings_recorded_as_made_are_idempotent_by_audit_entry(ledger_url: str, manifest) -> None:
     finding = manifest.findings[0]
-    with Ledger(tmp_path / "l.db") as ledger:
+    with Ledger(ledger_url) as ledger:
         first = ledger.append_finding(finding, target="t", source="run a", audit_entry="h1")
         again = ledger.append_finding(finding, target="t", source="run a", audit_entry="h1")
         assert again == first and ledger.count("findings") == 1  # a replay adds nothing
@@ -230,9 +241,9 @@ def test_findings_recorded_as_made_are_idempotent_by_audit_entry(tmp_path: Path,
 
 
 def test_a_manifest_links_findings_already_recorded_instead_of_copying(
-    tmp_path: Path, manifest
+    ledger_url: str, manifest
 ) -> None:
-    with Ledger(tmp_path / "l.db") as ledger:
+    with Ledger(ledger_url) as ledger:
         made = {
             f.id: ledger.append_finding(f, target=manifest.target, source="run", audit_entry=f.id)
             for f in manifest.findings

@@ -49,6 +49,12 @@ def _finding(fid: str = "x", **changes: object) -> Finding:
 def filled(tmp_path: Path, manifest) -> Path:
     """A ledger with a row in every data table: 12 rows in all."""
     db = tmp_path / "l.db"
+    fill(db, manifest)
+    return db
+
+
+def fill(db: str | Path, manifest) -> None:  # type: ignore[no-untyped-def]
+    """Write a row into every data table of the ledger at ``db``: 12 rows in all."""
     with Ledger(db, author="alice") as ledger:
         mid, _ = ledger.record(manifest, assess(manifest, draws=0), source="m.yaml")  # 3 rows
         (original,) = ledger.findings(manifest_id=mid)
@@ -64,7 +70,6 @@ def filled(tmp_path: Path, manifest) -> Path:
         ledger.record_anchor("run-2", "c" * 64, 3, "d" * 64, signature="sig")  # 1
         ledger.record_assessment(assess(manifest, draws=0))  # 1
         ledger.append_finding(_finding("late"), target="model-x")  # 1
-    return db
 
 
 def _raw(db: Path) -> sqlite3.Connection:

@@ -9,7 +9,11 @@ from rich.table import Table
 from neurath.cli._main import cli, echo, stdout_console
 from neurath.evidence import Ledger, LedgerRecord, StoredAssessment, verify_ledger
 
-_DB = click.option("--db", required=True, help="Ledger file (path or sqlite:///path).")
+_DB = click.option(
+    "--db",
+    required=True,
+    help="Ledger: a file (path or sqlite:///path) or postgresql://user@host:port/database.",
+)
 
 
 @cli.group()

@@ -14,6 +14,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 DATA_TABLES: tuple[str, ...] = (
     "manifests",
@@ -61,23 +62,34 @@ def manifest_digest(header: str, bodies: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
+def _rowid(conn: Any, table: str) -> str:
+    """The column that orders a table's rows: SQLite's implicit ``rowid``; on PostgreSQL the
+    ``id`` of keyed tables, else the ``neurath_rowid`` column (not part of a row's content)."""
+    if isinstance(conn, sqlite3.Connection):
+        return "rowid"
+    return "id" if table in KEYED_TABLES else "neurath_rowid"
+
+
 def rows(
-    conn: sqlite3.Connection, table: str, rowid: int | None = None
+    conn: Any, table: str, rowid: int | None = None
 ) -> Iterator[tuple[int, dict[str, object]]]:
     """``(rowid, {column: value})`` for every row of a data table (or the one ``rowid``)."""
     if table not in DATA_TABLES:
         raise ValueError(f"not a ledger data table: {table!r}")
-    sql = f"SELECT rowid AS neurath_rowid, * FROM {table}"
+    key = _rowid(conn, table)
+    sql = f"SELECT {key} AS neurath_rowid, * FROM {table}"
     args: tuple[object, ...] = ()
     if rowid is not None:
-        sql, args = sql + " WHERE rowid = ?", (rowid,)
-    cur = conn.execute(sql + " ORDER BY rowid", args)
+        sql, args = sql + f" WHERE {key} = ?", (rowid,)
+    cur = conn.execute(sql + f" ORDER BY {key}", args)
     names = [d[0] for d in cur.description][1:]
     for r in cur:
-        yield int(r[0]), dict(zip(names, r[1:], strict=True))
+        row = dict(zip(names, r[1:], strict=True))
+        row.pop("neurath_rowid", None)
+        yield int(r[0]), row
 
 
-def link(conn: sqlite3.Connection, table: str, rowid: int) -> str:
+def link(conn: Any, table: str, rowid: int) -> str:
     """Chain the row ``rowid`` of ``table`` as stored (inside the caller's write transaction);
     return the new head."""
     ((_, row),) = rows(conn, table, rowid)
@@ -92,24 +104,30 @@ def link(conn: sqlite3.Connection, table: str, rowid: int) -> str:
     return head
 
 
-def insert(conn: sqlite3.Connection, table: str, values: Mapping[str, object]) -> int:
+def insert(conn: Any, table: str, values: Mapping[str, object]) -> int:
     """Insert a row into a data table and chain it, in the caller's transaction; return its
     rowid (the record id of keyed tables)."""
     if table not in DATA_TABLES:
         raise ValueError(f"not a ledger data table: {table!r}")
     columns = ", ".join(values)
     marks = ", ".join("?" for _ in values)
-    cur = conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(values.values()))
-    rowid = cur.lastrowid
-    if rowid is None:  # pragma: no cover - sqlite always sets it after INSERT
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING {_rowid(conn, table)}"
+    returned = conn.execute(sql, tuple(values.values())).fetchall()  # finish the statement
+    row = returned[0] if returned else None
+    if row is None or row[0] is None:  # pragma: no cover - both databases return the key
         raise sqlite3.DatabaseError("the database did not return a record id")
+    rowid = int(row[0])
     link(conn, table, rowid)
     return rowid
 
 
-def backfill(conn: sqlite3.Connection) -> None:
+def backfill(conn: Any) -> None:
     """Chain the rows an older ledger holds, table by table in id order (migration 0004)."""
-    present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if isinstance(conn, sqlite3.Connection):
+        query = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    else:
+        query = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+    present = {r[0] for r in conn.execute(query)}
     chained = {(str(t), int(i)) for t, i in conn.execute("SELECT tbl, row_id FROM chain")}
     for table in DATA_TABLES:
         if table not in present:

@@ -1,9 +1,11 @@
-"""The evidence ledger: an append-only SQLite store of manifests, findings and assessments.
+"""The evidence ledger: an append-only store of manifests, findings and assessments, in a
+SQLite file (the default) or a team's PostgreSQL database.
 
 Nothing is ever updated or deleted (triggers refuse it); a correction is a new finding record
-that points at the one it supersedes, with its author, time and reason. Writers take SQLite's
-write lock up front (``BEGIN IMMEDIATE``) in WAL mode, so concurrent writers from several
-processes queue instead of losing records (:mod:`neurath.evidence._sqlite`).
+that points at the one it supersedes, with its author, time and reason. Writers take the
+ledger's write lock up front (SQLite's ``BEGIN IMMEDIATE`` in WAL mode, a PostgreSQL advisory
+lock), so concurrent writers from several processes queue instead of losing records
+(:mod:`neurath.evidence._backend`).
 
 A finding can be recorded as it is made, before any manifest holds it, with its source and the
 audit entry it came from (:meth:`Ledger.append_finding`); a manifest assembled later names
@@ -22,21 +24,20 @@ from types import TracebackType
 
 from neurath._errors import LedgerError
 from neurath.evidence._assessment import Assessment
+from neurath.evidence._backend import (
+    Connection,
+    applied_migrations,
+    check_migrated,
+    migrate,
+    open_connection,
+    write_transaction,
+)
 from neurath.evidence._chain import insert, manifest_digest
 from neurath.evidence._migrations import MIGRATIONS, Migration
 from neurath.evidence._model import Finding, Manifest
 from neurath.evidence._model_v2 import ManifestV2
 from neurath.evidence._reading import LedgerReader, LedgerRecord, StoredAssessment
-from neurath.evidence._sqlite import (
-    applied_migrations,
-    check_location,
-    check_migrated,
-    connect,
-    migrate,
-    now,
-    sqlite_path,
-    write_transaction,
-)
+from neurath.evidence._sqlite import now, sqlite_path
 from neurath.evidence._verify import LedgerReport, checked_finding
 
 __all__ = ["Ledger", "LedgerRecord", "StoredAssessment", "default_author", "sqlite_path"]
@@ -54,10 +55,12 @@ def default_author() -> str:
 
 
 class Ledger(LedgerReader):
-    """An append-only evidence store in one SQLite file.
+    """An append-only evidence store in one SQLite file or one PostgreSQL database.
 
     Args:
-        url: A file path or ``sqlite:///path`` URL; the file is created and migrated if needed.
+        url: A file path, a ``sqlite:///path`` URL (the file is created and migrated if
+            needed), or ``postgresql://user@host:port/database`` (migrated if needed; needs
+            ``neurath[postgresql]``).
         author: Who writes (default ``$NEURATH_AUTHOR`` or the login name).
 
     Use as a context manager, or call :meth:`close`.
@@ -71,11 +74,8 @@ class Ledger(LedgerReader):
         create: bool = True,
         migrate: bool = True,
     ) -> None:
-        self.path = sqlite_path(url)
         self.author = author or default_author()
-        if self.path != ":memory:":
-            check_location(Path(self.path), create)
-        self._conn = connect(self.path)
+        self._conn, self.path = open_connection(url, create=create)
         if migrate:
             self.migrate()
         else:  # checking a ledger as it is: a migration would chain whatever rows it holds
@@ -97,7 +97,7 @@ class Ledger(LedgerReader):
         self.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[Connection]:
         with write_transaction(self._conn, self.path) as conn:
             yield conn
 
@@ -291,7 +291,7 @@ class Ledger(LedgerReader):
 
     def _insert_manifest(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         manifest: Manifest | ManifestV2,
         source: str | None,
         linked: Mapping[str, int],
@@ -341,7 +341,7 @@ class Ledger(LedgerReader):
 
     def _insert_finding(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         manifest_id: int | None,
         target: str,
         finding: Finding,
@@ -368,7 +368,7 @@ class Ledger(LedgerReader):
         return insert(conn, "findings", values)
 
     def _insert_assessment(
-        self, conn: sqlite3.Connection, assessment: Assessment, manifest_id: int | None
+        self, conn: Connection, assessment: Assessment, manifest_id: int | None
     ) -> int:
         values = {
             "manifest_id": manifest_id,

@@ -1,7 +1,11 @@
-"""Forward-only, named schema migrations of the SQLite ledger.
+"""Forward-only, named schema migrations of the ledger, in SQLite's dialect and PostgreSQL's.
 
 Each migration runs once, in order, inside its own transaction, and is recorded by name in
-``_neurath_migrations``. Never edit a released migration: append a new one.
+``_neurath_migrations``. Never edit a released migration: append a new one. The two dialects
+hold the same columns with the same values (PostgreSQL's ``BIGINT`` and ``DOUBLE PRECISION``
+read back as SQLite's ``INTEGER`` and ``REAL`` do), so rows hash alike in both; where SQLite
+has an implicit ``rowid`` (``manifest_findings``), PostgreSQL has a ``neurath_rowid`` column,
+which the row chain leaves out of a row's content.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from neurath.evidence._chain import backfill
+from neurath.evidence._postgres import APPEND_ONLY_FUNCTION
+from neurath.evidence._postgres import append_only as _pg_append_only
 
 
 class Migration(NamedTuple):
@@ -18,6 +24,8 @@ class Migration(NamedTuple):
     sql: str
     after: Callable[[sqlite3.Connection], None] | None = None
     """A step run after ``sql`` in the same transaction (filling a new table from old rows)."""
+    postgres: str = ""
+    """The same migration in PostgreSQL's dialect."""
 
 
 def _append_only(table: str) -> str:
@@ -66,12 +74,53 @@ CREATE TABLE assessments (
         + _append_only("manifests")
         + _append_only("findings")
         + _append_only("assessments"),
+        postgres=APPEND_ONLY_FUNCTION
+        + """
+CREATE TABLE manifests (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    target TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    header TEXT NOT NULL,
+    source TEXT,
+    author TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE findings (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    manifest_id BIGINT REFERENCES manifests(id),
+    finding_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    body TEXT NOT NULL,
+    author TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    supersedes BIGINT REFERENCES findings(id),
+    reason TEXT
+);
+CREATE TABLE assessments (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    manifest_id BIGINT REFERENCES manifests(id),
+    target TEXT NOT NULL,
+    p_not_scheming DOUBLE PRECISION NOT NULL,
+    body TEXT NOT NULL,
+    author TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+"""
+        + _pg_append_only("manifests")
+        + _pg_append_only("findings")
+        + _pg_append_only("assessments"),
     ),
     Migration(
         "0002_correction_chains",
         """
 -- A record is corrected at most once, so corrections form chains and the current version of a
 -- finding is unambiguous even when two writers race to correct the same record.
+CREATE UNIQUE INDEX findings_corrected_once ON findings(supersedes) WHERE supersedes IS NOT NULL;
+CREATE INDEX findings_by_target ON findings(target, finding_id);
+CREATE INDEX findings_by_manifest ON findings(manifest_id);
+CREATE INDEX assessments_by_target ON assessments(target);
+""",
+        postgres="""
 CREATE UNIQUE INDEX findings_corrected_once ON findings(supersedes) WHERE supersedes IS NOT NULL;
 CREATE INDEX findings_by_target ON findings(target, finding_id);
 CREATE INDEX findings_by_manifest ON findings(manifest_id);
@@ -101,6 +150,22 @@ CREATE TABLE manifest_findings (
 );
 """
         + _append_only("manifest_findings"),
+        postgres="""
+ALTER TABLE findings ADD COLUMN source TEXT;
+ALTER TABLE findings ADD COLUMN audit_entry TEXT;
+CREATE UNIQUE INDEX findings_by_audit_entry ON findings(audit_entry)
+    WHERE audit_entry IS NOT NULL;
+CREATE INDEX findings_by_source ON findings(source, target);
+CREATE TABLE manifest_findings (
+    neurath_rowid BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+    manifest_id BIGINT NOT NULL REFERENCES manifests(id),
+    position INTEGER NOT NULL,
+    record_id BIGINT NOT NULL REFERENCES findings(id),
+    body TEXT NOT NULL,
+    PRIMARY KEY (manifest_id, position)
+);
+"""
+        + _pg_append_only("manifest_findings"),
     ),
     Migration(
         "0004_row_chain",
@@ -134,5 +199,29 @@ CREATE INDEX anchors_by_run ON anchors(run_id);
         + _append_only("chain")
         + _append_only("anchors"),
         backfill,
+        postgres="""
+CREATE TABLE chain (
+    seq BIGINT PRIMARY KEY,
+    tbl TEXT NOT NULL,
+    row_id BIGINT NOT NULL,
+    row_hash TEXT NOT NULL,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE
+);
+CREATE INDEX chain_by_row ON chain(tbl, row_id);
+CREATE TABLE anchors (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    audit_head TEXT NOT NULL,
+    audit_entries BIGINT NOT NULL,
+    results_sha256 TEXT NOT NULL,
+    signature TEXT,
+    created_at TEXT NOT NULL,
+    author TEXT NOT NULL
+);
+CREATE INDEX anchors_by_run ON anchors(run_id);
+"""
+        + _pg_append_only("chain")
+        + _pg_append_only("anchors"),
     ),
 )

@@ -68,7 +68,7 @@ class LedgerReader:
     """
 
     path: str
-    _conn: sqlite3.Connection
+    _conn: Any
 
     def _rows(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         try:
@@ -80,7 +80,7 @@ class LedgerReader:
         finding = parse_finding(r[1], f"finding record {r[0]} in {self.path}")
         return LedgerRecord(r[0], finding, *r[2:])
 
-    def _header(self, conn: sqlite3.Connection, manifest_id: int) -> Manifest | ManifestV2:
+    def _header(self, conn: Any, manifest_id: int) -> Manifest | ManifestV2:
         row = conn.execute("SELECT header FROM manifests WHERE id = ?", (manifest_id,)).fetchone()
         if row is None:
             raise LedgerError(f"no manifest {manifest_id} in {self.path}")
@@ -136,10 +136,12 @@ class LedgerReader:
         rows = self._rows(
             """
             WITH RECURSIVE back(id) AS (
-                SELECT ? UNION SELECT f.supersedes FROM findings f JOIN back ON f.id = back.id
+                SELECT CAST(? AS BIGINT) UNION SELECT f.supersedes FROM findings f
+                JOIN back ON f.id = back.id
                 WHERE f.supersedes IS NOT NULL
             ), fwd(id) AS (
-                SELECT ? UNION SELECT f.id FROM findings f JOIN fwd ON f.supersedes = fwd.id
+                SELECT CAST(? AS BIGINT) UNION SELECT f.id FROM findings f
+                JOIN fwd ON f.supersedes = fwd.id
             )
             SELECT id, body, target, manifest_id, author, created_at, supersedes, reason, source
             FROM findings WHERE id IN (SELECT id FROM back UNION SELECT id FROM fwd) ORDER BY id

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 from neurath._errors import LedgerError
@@ -32,8 +33,8 @@ def sqlite_path(url: str | Path) -> str:
     scheme, _, rest = text.partition("://")
     if scheme not in ("sqlite", "sqlite3"):
         raise LedgerError(
-            f"unsupported ledger URL scheme {scheme!r}: this release stores the ledger in SQLite; "
-            "give a file path or sqlite:///path"
+            f"unsupported ledger URL scheme {scheme!r}: give a file path, sqlite:///path or "
+            "postgresql://user@host:port/database"
         )
     if not rest.startswith("/") or not rest[1:]:
         raise LedgerError(f"malformed SQLite URL {text!r}; write sqlite:///relative/path.db")
@@ -223,3 +224,24 @@ def check_migrated(conn: sqlite3.Connection, path: str, names: list[str]) -> Non
             f"ledger {path} lacks migration {missing[0]}: an older ledger, or one whose chain "
             "was removed; it cannot be checked as it is"
         )
+
+
+@cache
+def expected_schema() -> dict[tuple[str, str], str]:
+    """``(type, name) -> SQL`` of every table, index and trigger the migrations create."""
+    conn = connect(":memory:")
+    try:
+        migrate(conn, ":memory:")
+        return schema(conn)
+    finally:
+        conn.close()
+
+
+def schema(conn: sqlite3.Connection) -> dict[tuple[str, str], str]:
+    return {
+        (str(t), str(n)): " ".join(str(sql).split())
+        for t, n, sql in conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE type IN ('table', 'index', "
+            "'trigger') AND name NOT LIKE 'sqlite_%'"
+        )
+    }

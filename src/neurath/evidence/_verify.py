@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections import Counter
-from functools import cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -29,7 +28,6 @@ from neurath.evidence._chain import (
 )
 from neurath.evidence._model import Finding
 from neurath.evidence._model_v2 import FindingV2, finding_from_json, header_from_json
-from neurath.evidence._sqlite import connect, migrate
 
 
 class LedgerReport(NamedTuple):
@@ -99,28 +97,7 @@ def parse_finding(body: str, where: str) -> Finding:
     return finding
 
 
-@cache
-def expected_schema() -> dict[tuple[str, str], str]:
-    """``(type, name) -> SQL`` of every table, index and trigger the migrations create."""
-    conn = connect(":memory:")
-    try:
-        migrate(conn, ":memory:")
-        return _schema(conn)
-    finally:
-        conn.close()
-
-
-def _schema(conn: sqlite3.Connection) -> dict[tuple[str, str], str]:
-    return {
-        (str(t), str(n)): " ".join(str(sql).split())
-        for t, n, sql in conn.execute(
-            "SELECT type, name, sql FROM sqlite_master WHERE type IN ('table', 'index', "
-            "'trigger') AND name NOT LIKE 'sqlite_%'"
-        )
-    }
-
-
-def verify(conn: sqlite3.Connection, path: str) -> LedgerReport:
+def verify(conn: Any, path: str) -> LedgerReport:
     """Check the ledger open on ``conn``; raise :class:`LedgerError` naming the first problem."""
     try:
         _check_schema(conn)
@@ -137,19 +114,21 @@ def verify(conn: sqlite3.Connection, path: str) -> LedgerReport:
     return LedgerReport(n, head)
 
 
-def _check_schema(conn: sqlite3.Connection) -> None:
-    actual = _schema(conn)
-    for (kind, name), sql in expected_schema().items():
+def _check_schema(conn: Any) -> None:
+    from neurath.evidence._backend import schemas
+
+    actual, expected = schemas(conn)
+    for (kind, name), sql in expected.items():
         if (kind, name) not in actual:
             raise LedgerError(f"{kind} {name} is missing (dropped?)")
         if actual[kind, name] != sql:
             raise LedgerError(f"{kind} {name} is not the one neurath creates (replaced?)")
-    for kind, name in sorted(set(actual) - set(expected_schema())):
+    for kind, name in sorted(set(actual) - set(expected)):
         if kind == "trigger":
             raise LedgerError(f"{kind} {name} is not one neurath creates (added by hand?)")
 
 
-def _check_links(conn: sqlite3.Connection) -> tuple[str, dict[str, dict[int, tuple[int, str]]]]:
+def _check_links(conn: Any) -> tuple[str, dict[str, dict[int, tuple[int, str]]]]:
     """Walk the chain; return its head and, per table, row id -> (seq, row hash)."""
     head = GENESIS
     chained: dict[str, dict[int, tuple[int, str]]] = {t: {} for t in DATA_TABLES}
@@ -172,7 +151,7 @@ def _check_links(conn: sqlite3.Connection) -> tuple[str, dict[str, dict[int, tup
     return head, chained
 
 
-def _check_rows(conn: sqlite3.Connection, chained: dict[str, dict[int, tuple[int, str]]]) -> int:
+def _check_rows(conn: Any, chained: dict[str, dict[int, tuple[int, str]]]) -> int:
     n = 0
     for table in DATA_TABLES:
         entries = chained[table]
@@ -207,7 +186,7 @@ def _check_rows(conn: sqlite3.Connection, chained: dict[str, dict[int, tuple[int
     return n
 
 
-def _check_manifests(conn: sqlite3.Connection) -> None:
+def _check_manifests(conn: Any) -> None:
     for manifest_id, header, stored, stamp in conn.execute(
         "SELECT id, header, sha256, created_at FROM manifests ORDER BY id"
     ).fetchall():
@@ -237,7 +216,7 @@ def _check_manifests(conn: sqlite3.Connection) -> None:
             )
 
 
-def _check_bodies(conn: sqlite3.Connection) -> None:
+def _check_bodies(conn: Any) -> None:
     for record_id, body in conn.execute("SELECT id, body FROM findings ORDER BY id"):
         parse_finding(body, f"finding record {record_id}")
     for manifest_id, position, body in conn.execute(
