@@ -430,3 +430,25 @@ def test_a_new_run_is_checked_before_anything_is_built(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="run id"):
         run_study(study, runs_dir=tmp_path, run_id="")
     assert not (tmp_path / "taken").exists() and not (tmp_path / "home").exists()
+
+
+def test_a_run_anchored_in_a_postgresql_ledger_is_checked_against_it(
+    tiny_run, tmp_path: Path, postgres_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    from neurath.testbed import RunResults
+    from neurath.testbed._verify import anchor_run
+
+    from ._postgres_server import fresh_database
+
+    shared = fresh_database(postgres_url)  # a team's ledger, anchoring runs from anywhere
+    folder = _copy(tiny_run, tmp_path, "ref")
+    results = RunResults.model_validate_json((folder / "results.json").read_text())
+    anchor_run(RunFolder(folder), results, ledger=shared, key=None)
+    honest = verify_run(RunFolder(folder), ledger=shared, key=None)
+    assert f"ledger {shared} anchors this head and these results" in honest.anchors
+    assert not honest.unanchored
+    cli = _cli("audit", "verify", str(folder), "--ledger", shared)
+    assert cli.exit_code == 0 and "anchors this head" in cli.output
+    _rewrite_chain(folder)
+    with pytest.raises(AuditError, match="the log was rewritten"):
+        verify_run(RunFolder(folder), ledger=shared, key=None)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from neurath.cli._main import cli, echo
@@ -45,7 +43,7 @@ def verify(run: str, ledger: str | None, signing_key: str | None) -> None:
         echo(f"{path}: audit log intact, {report.entries} entries, head {report.head[:12]}")
         return
     key = read_signing_key(signing_key)
-    check = verify_run(RunFolder(path), ledger=Path(ledger) if ledger else home_ledger(), key=key)
+    check = verify_run(RunFolder(path), ledger=ledger or home_ledger(), key=key)
     echo(f"{path}: audit log intact, {check.entries} entries, head {check.head[:12]}")
     if check.results is None:
         echo("  no results.json: the run did not finish (its tail cannot be checked)")

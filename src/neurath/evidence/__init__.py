@@ -1,6 +1,7 @@
 """The evidence model (findings, factors, manifests, assessments) and the ledger that keeps it."""
 
 from neurath.evidence._assessment import Assessment
+from neurath.evidence._backend import ledger_exists, prepare_location
 from neurath.evidence._ledger import Ledger, LedgerRecord, StoredAssessment, verify_ledger
 from neurath.evidence._load import load_findings_jsonl, load_manifest, manifest_from_data
 from neurath.evidence._model import (
@@ -35,9 +36,11 @@ __all__ = [
     "Manifest",
     "ManifestV2",
     "StoredAssessment",
+    "ledger_exists",
     "load_findings_jsonl",
     "load_manifest",
     "manifest_from_data",
     "point_value",
+    "prepare_location",
     "verify_ledger",
 ]

@@ -24,6 +24,21 @@ def is_postgres(conn: Connection) -> bool:
     return isinstance(conn, _postgres.PgConnection)
 
 
+def ledger_exists(url: str | Path) -> bool:
+    """Whether a ledger may already be at ``url``: a file that exists; a PostgreSQL URL always
+    (whether the database holds one is known once connected)."""
+    if _postgres.is_postgres_url(url):
+        return True
+    path = _sqlite.sqlite_path(url)
+    return path == ":memory:" or Path(path).exists()
+
+
+def prepare_location(url: str | Path) -> None:
+    """Create the folder a new ledger file goes into (nothing to do for a server)."""
+    if not _postgres.is_postgres_url(url):
+        Path(_sqlite.sqlite_path(url)).parent.mkdir(parents=True, exist_ok=True)
+
+
 def open_connection(url: str | Path, *, create: bool) -> tuple[Connection, str]:
     """Connect to the ledger at ``url``; return the connection and the name messages use.
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from neurath._errors import ResearchError
-from neurath.evidence._ledger import Ledger
+from neurath.evidence import Ledger, ledger_exists
 from neurath.testbed._results import RunResults
 from neurath.testbed._run import RunFolder
 from neurath.testbed._stages import (
@@ -85,7 +85,7 @@ def _check_new(
     root = OrganismStore(organisms_dir).root
     if root.exists() and not root.is_dir():
         raise ResearchError(f"{root}: the organism store must be a folder")
-    if anchor_ledger is not None and Path(anchor_ledger).exists():
+    if anchor_ledger is not None and ledger_exists(anchor_ledger):
         with Ledger(anchor_ledger, create=False) as ledger:
             if ledger.anchors(run_id=run.id):
                 raise ResearchError(

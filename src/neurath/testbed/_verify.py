@@ -37,9 +37,10 @@ from neurath.testbed._study import Study
 MAX_KEY_BYTES = 4096
 
 
-def home_ledger() -> Path:
-    """Where finished runs are anchored: ``$NEURATH_LEDGER``, else ``.neurath/ledger.db``."""
-    return Path(os.environ.get("NEURATH_LEDGER", ".neurath/ledger.db"))
+def home_ledger() -> str:
+    """Where finished runs are anchored: ``$NEURATH_LEDGER`` (a file or a
+    ``postgresql://`` URL: a team's shared ledger), else ``.neurath/ledger.db``."""
+    return os.environ.get("NEURATH_LEDGER") or ".neurath/ledger.db"
 
 
 def read_signing_key(path: str | Path | None = None) -> bytes | None:
@@ -94,7 +95,7 @@ def anchor_run(
     run: RunFolder, results: RunResults, *, ledger: str | Path | None, key: bytes | None
 ) -> Anchor:
     """Write the run's ``anchor.json`` (signed with ``key``) and record it in ``ledger``."""
-    from neurath.evidence import Ledger
+    from neurath.evidence import Ledger, prepare_location
 
     anchor = Anchor(
         run_id=run.id,
@@ -106,7 +107,7 @@ def anchor_run(
         anchor = anchor.signed(key)
     run.anchor_file.write_text(anchor.model_dump_json(indent=2) + "\n")
     if ledger is not None:
-        Path(ledger).parent.mkdir(parents=True, exist_ok=True)
+        prepare_location(ledger)
         with Ledger(ledger, author="neurath run") as store:
             store.record_anchor(
                 run.id,
@@ -144,6 +145,8 @@ def verify_run(
     Raises:
         AuditError: The first thing that does not hold.
     """
+    from neurath.evidence import ledger_exists
+
     # The chain first, against the head results.json records (read loosely): a broken chain
     # is named as such even where results.json is broken too.
     report = verify_audit(run.audit_file, head=run.recorded_head())
@@ -155,7 +158,7 @@ def verify_run(
     entries = AuditLog(run.audit_file).entries()
     _check_results(run, results, entries)
     digest = _sha256(run.results_file)
-    if ledger is not None and Path(ledger).exists():
+    if ledger is not None and ledger_exists(ledger):
         anchors += _check_ledger_anchor(run, results, digest, ledger)
     _check_run_files(run, entries)
     anchors += _check_file_anchor(run, results, digest, key)
@@ -233,9 +236,9 @@ def _check_run_files(run: RunFolder, entries: list[AuditEntry]) -> None:
 def _check_not_anchored(run: RunFolder, ledger: str | Path | None) -> None:
     """A run without results.json must not be one the ledger saw finish (a cut-off log whose
     results were deleted would otherwise read as an unfinished run)."""
-    from neurath.evidence import Ledger
+    from neurath.evidence import Ledger, ledger_exists
 
-    if ledger is None or not Path(ledger).exists():
+    if ledger is None or not ledger_exists(ledger):
         return
     with Ledger(ledger, create=False, migrate=False) as store:
         anchors = store.anchors(run_id=run.id)
