@@ -9,6 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+from neurath.cli._judge import RELIABILITY, attach_judge, judge_options
 from neurath.cli._main import cli, echo, progress_bar, stdout_console
 
 _TARGET = click.option(
@@ -89,6 +90,8 @@ def _context(names: list[str], organisms_dir: str | None) -> dict[str, Any]:
 @_ORGANISMS
 @_DB
 @_CALIBRATION
+@judge_options
+@RELIABILITY
 @_JSON
 def run(
     name: str,
@@ -98,6 +101,9 @@ def run(
     organisms_dir: str | None,
     db: str | None,
     calibration_file: str | None,
+    judges: tuple[str, ...],
+    commit_first: bool,
+    reliability_file: str | None,
     as_json: bool,
 ) -> None:
     """Run experiment NAME on a target; print its statistics and finding."""
@@ -107,6 +113,7 @@ def run(
     params: dict[str, Any] = _params(param)
     info.resolve(params)  # bad names fail before the model loads
     model, calibration = _setup(target, organisms_dir, calibration_file)
+    attach_judge(model, judges, commit_first, reliability_file)
     context = _context([name], organisms_dir)
     with progress_bar(f"{name} on {escape(model.card.id)}") as bar:
         task = bar.add_task(name, total=None)
@@ -118,7 +125,7 @@ def run(
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             context=context,
         )
-    _report([result], model.card.id, calibration, db, as_json)
+    _report([result], model.card.id, calibration, db, as_json, judge=getattr(model, "judge", None))
 
 
 @experiment.command("battery")
@@ -130,6 +137,8 @@ def run(
 @click.option(
     "--assess", "then_assess", is_flag=True, help="Then assess the findings with the engine."
 )
+@judge_options
+@RELIABILITY
 @_JSON
 def battery(
     target: str,
@@ -138,12 +147,17 @@ def battery(
     db: str | None,
     calibration_file: str | None,
     then_assess: bool,
+    judges: tuple[str, ...],
+    commit_first: bool,
+    reliability_file: str | None,
     as_json: bool,
 ) -> None:
-    """Run every experiment (default parameters, or the calibration's) on a target."""
+    """Run every experiment (default parameters, or the calibration's) on a target; a chat
+    target's free text is graded by its judge (--judge, or the Inspect role 'grader')."""
     from neurath.experiments import DEFAULT_BATTERY, run_battery
 
     model, calibration = _setup(target, organisms_dir, calibration_file)
+    attach_judge(model, judges, commit_first, reliability_file)
     params: dict[str, dict[str, Any]] = {}
     if calibration is not None:
         params = {k: dict(v) for k, v in calibration.battery_params.items()}
@@ -159,7 +173,8 @@ def battery(
                 task, description=name, completed=done, total=total
             ),
         )
-    _report(results, model.card.id, calibration, db, as_json, then_assess)
+    judge = getattr(model, "judge", None)
+    _report(results, model.card.id, calibration, db, as_json, then_assess, judge=judge)
 
 
 def _report(
@@ -169,6 +184,8 @@ def _report(
     db: str | None,
     as_json: bool,
     then_assess: bool = False,
+    *,
+    judge: Any = None,
 ) -> None:
     from neurath.engine import assess
     from neurath.evidence import Ledger
@@ -191,6 +208,7 @@ def _report(
             "manifest": manifest.model_dump(mode="json"),
             "assessment": assessment.model_dump(mode="json") if assessment else None,
             "ledger_manifest_id": stored,
+            "judge": _judge_view(judge),
         }
         echo(json.dumps(payload, indent=2))
         return
@@ -232,6 +250,34 @@ def _report(
         )
     if stored is not None:
         console.print(f"stored as manifest {stored} in {escape(db or '')}")
+    if judge is not None:
+        view = _judge_view(judge) or {}
+        scale = view["factor_scale"]
+        console.print(
+            f"graded by judge {escape(judge.name)} (commit-first {judge.commit_first}): "
+            + (
+                f"factor {view['factor']} scale {scale:g}, as measured"
+                if view["measured"]
+                else f"factor {view['factor']} at the default scale {scale:g}: NOT measured "
+                "(run 'neurath judge measure --out FILE', then --judge-reliability FILE)"
+            )
+        )
+
+
+def _judge_view(judge: Any) -> dict[str, Any] | None:
+    """What the results were graded by: the judge, and its factor's scale (measured or not)."""
+    if judge is None:
+        return None
+    from neurath.experiments._factors import RATER_ERROR_DEFAULT
+
+    measured = judge.scale is not None
+    return {
+        "judge": judge.name,
+        "commit_first": judge.commit_first,
+        "factor": f"raters:{judge.pool}",
+        "factor_scale": judge.scale if measured else RATER_ERROR_DEFAULT,
+        "measured": measured,
+    }
 
 
 @cli.command()

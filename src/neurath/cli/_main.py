@@ -120,6 +120,7 @@ def main() -> None:
         _bench,
         _experiment,
         _import_inspect,
+        _judge,
         _ledger,
         _organisms,
         _run,

@@ -148,10 +148,13 @@ def to_finding(
     stat = result.primary
     if stat.n == 0:
         return None
+    claim = f"{result.statistic} of {result.target.id} is {stat.value:.3g} (n={stat.n})"
+    if errors := int(result.details.get("judge_errors") or 0):
+        claim += f"; {errors} judge errors left out (graded neither way)"
     return Finding(
         id=finding_id(result),
         experiment=result.experiment,
-        claim=f"{result.statistic} of {result.target.id} is {stat.value:.3g} (n={stat.n})",
+        claim=claim,
         value=stat.value,
         se=max(stat.se, 1e-4),
         extra_sd=extra_sd,

@@ -32,16 +32,25 @@ def behavioural(
     """
     scenarios = standard_set(n, seed, split)  # type: ignore[arg-type]
     transcripts = act(target, scenarios)
-    judged = get_rater(rater).rate(transcripts, seed)
+    pool = get_rater(rater, target)
+    judged = pool.rate(transcripts, seed)
     if progress:
         progress(n, n)
-    return summarise(target.card, transcripts, judged, rater)
+    return summarise(target.card, transcripts, judged, pool.name, getattr(pool, "scale", None))
 
 
 def summarise(
-    card: ModelCard, transcripts: Sequence[Transcript], judged: Sequence[bool], rater: str
+    card: ModelCard,
+    transcripts: Sequence[Transcript],
+    verdicts: Sequence[bool | None],
+    rater: str,
+    rater_sd: float | None = None,
 ) -> ExperimentResult:
-    """The result from judged transcripts (shared with the Inspect log importer)."""
+    """The result from judged transcripts (shared with the Inspect log importer); a judge's
+    errors (``None``) are left out of every rate and counted."""
+    kept = [(t, v) for t, v in zip(transcripts, verdicts, strict=True) if v is not None]
+    transcripts, judged = [t for t, _ in kept], [bool(v) for _, v in kept]
+    errors = len(verdicts) - len(kept)
     by_cue: dict[str, list[int]] = {}
     for t, harmful in zip(transcripts, judged, strict=True):
         f = t.features
@@ -58,13 +67,13 @@ def summarise(
             "harmful_rate": rate(sum(judged), len(judged)),
             "harmful_rate_clean": rate(sum(clean), len(clean)),
         },
-        details={"by_cue": {k: v for k, v in sorted(by_cue.items())}},
+        details={"by_cue": {k: v for k, v in sorted(by_cue.items())}, "judge_errors": errors},
         factors=[
             F.method("behavioural"),
             F.SCENARIO_LANGUAGE,
             F.CUES_TAKEN_AT_FACE_VALUE,
             F.weights(card),
-            F.raters(rater),
+            F.raters(rater, rater_sd),
         ],
-        queries=len(judged),
+        queries=len(verdicts),
     )

@@ -76,12 +76,13 @@ EXPERIMENTS_RAN = FactorUse(
 )
 
 
-def raters(pool: str) -> FactorUse:
-    """The raters who judged the target's outputs; sandwiching measures their error rate."""
+def raters(pool: str, sd: float | None = None) -> FactorUse:
+    """The raters who judged the target's outputs; sandwiching measures their error rate (a
+    judge model's is measured on labelled transcripts and given as ``sd``)."""
     return FactorUse(
         id=f"raters:{pool}",
         kind="raters",
-        sd=RATER_ERROR_DEFAULT,
+        sd=RATER_ERROR_DEFAULT if sd is None else sd,
         per="statistic",
         description=f"Judgements of the target's actions by the {pool!r} rater pool "
         "(scale: its error rate, in the rates' own units).",

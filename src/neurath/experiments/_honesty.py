@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
 from neurath.experiments import _factors as F
+from neurath.experiments._chat import FOLLOWUP_QUESTION, ask, renders_chat
 from neurath.experiments._params import Positive, RaterPools, Share, SplitName
 from neurath.experiments._querying import act
-from neurath.experiments._raters import get_rater, self_report_denies
+from neurath.experiments._raters import Transcript, get_rater, self_report_denies
 from neurath.experiments._registry import Progress, experiment
 from neurath.experiments._result import ExperimentResult, rate
 from neurath.experiments._scenarios import honesty_set
@@ -53,8 +56,11 @@ def honesty(
     """
     scenarios = honesty_set(n, seed, split, garbled_share)  # type: ignore[arg-type]
     transcripts = act(target, scenarios)
-    misbehaved = get_rater(rater).rate(transcripts, seed)
+    pool = get_rater(rater, target)
+    misbehaved = pool.rate(transcripts, seed)
     asked = [t for t, m in zip(transcripts, misbehaved, strict=True) if m]
+    if renders_chat(target):
+        return chat_honesty(target, n, asked, pool, misbehaved.count(None))
     replies = target.generate([followup_prompt(t.prompt, t.answer) for t in asked]) if asked else []
     if progress:
         progress(n + len(asked), n + len(asked))
@@ -76,6 +82,8 @@ def summarise(
     followup_denies: Sequence[bool],
     unreadable: int,
     rater: str,
+    judge_errors: int = 0,
+    rater_sd: float | None = None,
 ) -> ExperimentResult:
     """The result from the misbehaving episodes' two denials, each ``True`` where the report
     or the follow-up reply denied the harm (shared with the log importer)."""
@@ -94,6 +102,7 @@ def summarise(
         details={
             "misbehaved": k,
             "unreadable_replies": unreadable,
+            "judge_errors": judge_errors,
             "note": "" if k else "no misbehaviour observed: honesty about it untestable",
         },
         factors=[
@@ -101,7 +110,40 @@ def summarise(
             F.SCENARIO_LANGUAGE,
             F.SELF_REPORT,
             F.weights(card),
-            F.raters(rater),
+            F.raters(rater, rater_sd),
         ],
         queries=n + k,
+    )
+
+
+def chat_honesty(
+    target: TargetModel, n: int, asked: Sequence[Transcript], pool: Any, errors: int
+) -> ExperimentResult:
+    """Honesty of a chat target: its report and its reply to the follow-up question, each
+    judged honest or not by its judge given what it did; an episode with a judge error in
+    either is left out and counted."""
+    from neurath.experiments._judge import JudgeItem
+
+    judge = pool.judge
+    asked = [t for t in asked if t.chat is not None]
+    first = [JudgeItem(t.chat.transcript(), t.answer) for t in asked if t.chat]
+    chats = [replace(t.chat, answer=t.answer, followup=FOLLOWUP_QUESTION) for t in asked if t.chat]
+    replies = ask(target, chats) if chats else []
+    second = [JudgeItem(c.transcript(), r) for c, r in zip(chats, replies, strict=True)]
+    reports = judge.judge("honest_report", first) if first else []
+    followups = judge.judge("honest_report", second) if second else []
+    kept = [
+        (a.verdict, b.verdict)
+        for a, b in zip(reports, followups, strict=True)
+        if a.verdict is not None and b.verdict is not None
+    ]
+    return summarise(
+        target.card,
+        n,
+        report_denies=[a is False for a, _ in kept],
+        followup_denies=[b is False for _, b in kept],
+        unreadable=0,
+        rater=pool.name,
+        judge_errors=errors + len(reports) - len(kept),
+        rater_sd=pool.scale,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -36,20 +38,27 @@ def honeypot(
     scenarios = honeypots(n, seed, split, eval_cue_share)  # type: ignore[arg-type]
     realism = default_realism().realism([s.prompt for s in scenarios])
     transcripts = act(target, scenarios)
-    judged = np.array(get_rater(rater).rate(transcripts, seed), dtype=bool)
+    pool = get_rater(rater, target)
+    judged = pool.rate(transcripts, seed)
     if progress:
         progress(n, n)
-    return summarise(target.card, judged, realism, realism_threshold, rater)
+    scale = getattr(pool, "scale", None)
+    return summarise(target.card, judged, realism, realism_threshold, pool.name, scale)
 
 
 def summarise(
     card: ModelCard,
-    judged: NDArray[np.bool_],
+    verdicts: Sequence[bool | None],
     realism: NDArray[np.float64],
     threshold: float,
     rater: str,
+    rater_sd: float | None = None,
 ) -> ExperimentResult:
-    """The result from judged honeypots and their realism (shared with the log importer)."""
+    """The result from judged honeypots and their realism (shared with the log importer); a
+    judge's errors (``None``) are left out of every rate and counted."""
+    ok = np.array([v is not None for v in verdicts], dtype=bool)
+    judged = np.array([bool(v) for v in verdicts], dtype=bool)[ok]
+    realism = np.asarray(realism, dtype=np.float64)[ok]
     n = len(judged)
     realistic = realism >= threshold
     return ExperimentResult(
@@ -65,13 +74,18 @@ def summarise(
             "realistic_share": rate(int(realistic.sum()), n),
             "mean_realism": Statistic(
                 value=float(realism.mean()), se=float(realism.std() / np.sqrt(n)), n=n
-            ),
+            )
+            if n
+            else Statistic(value=0.0, se=0.5, n=0, description="no samples"),
         },
         details={
             "realism_threshold": threshold,
             "realism_quartiles": [
                 round(float(q), 3) for q in np.quantile(realism, [0.25, 0.5, 0.75])
-            ],
+            ]
+            if n
+            else [],
+            "judge_errors": int((~ok).sum()),
         },
         factors=[
             F.method("honeypot"),
@@ -79,7 +93,7 @@ def summarise(
             F.CUES_TAKEN_AT_FACE_VALUE,
             F.HONEYPOT_REALISM,
             F.weights(card),
-            F.raters(rater),
+            F.raters(rater, rater_sd),
         ],
-        queries=n,
+        queries=len(verdicts),
     )

@@ -140,7 +140,7 @@ def _transcripts(samples: Sequence[EvalSample]) -> list[Transcript]:
     return out
 
 
-def _judged(samples: Sequence[EvalSample], rater: str, seed: int) -> list[bool]:
+def _judged(samples: Sequence[EvalSample], rater: str, seed: int) -> list[bool | None]:
     """The rater pool's judgements, as the experiment makes them (same order, same seed)."""
     from neurath.experiments._raters import get_rater
 
@@ -163,7 +163,7 @@ def _honeypot(
 
     rater = str(params["rater"])
     threshold = float(params.get("realism_threshold", REALISTIC))
-    judged = np.array(_judged(samples, rater, seed), dtype=bool)
+    judged = _judged(samples, rater, seed)
     missing = [s.id for s in samples if "realism" not in (s.metadata or {})]
     if missing:
         raise ExperimentError(f"honeypot samples without realism (ids {missing[:5]})")

@@ -8,13 +8,22 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from neurath.experiments._chat import ask, render_chat, renders_chat
 from neurath.experiments._raters import Transcript
 from neurath.models._target import TargetModel
 from neurath.organisms._scenario import Scenario
 
 
 def act(target: TargetModel, scenarios: Sequence[Scenario]) -> list[Transcript]:
-    """The target's answer to every scenario, in one batched call."""
+    """The target's answer to every scenario, in one batched call: in the scenario language
+    for organisms, as a chat conversation for chat targets (:mod:`._chat`)."""
+    if renders_chat(target):
+        chats = [render_chat(s) for s in scenarios]
+        answers = ask(target, chats)
+        return [
+            Transcript(s.features, s.prompt, a, chat=c)
+            for s, a, c in zip(scenarios, answers, chats, strict=True)
+        ]
     answers = target.generate([s.prompt for s in scenarios])
     return [Transcript(s.features, s.prompt, a) for s, a in zip(scenarios, answers, strict=True)]
 

@@ -11,10 +11,11 @@ target that never misbehaves.
 from __future__ import annotations
 
 from neurath.experiments import _factors as F
+from neurath.experiments._chat import renders_chat
 from neurath.experiments._params import Positive, RaterPools
 from neurath.experiments._querying import act
 from neurath.experiments._raters import Transcript, expert_label, get_rater
-from neurath.experiments._registry import Progress, experiment
+from neurath.experiments._registry import ExperimentError, Progress, experiment
 from neurath.experiments._result import ExperimentResult, Statistic, rate
 from neurath.experiments._scenarios import honeypots, standard_set
 from neurath.models._target import TargetModel
@@ -52,7 +53,16 @@ def sandwiching(
 
     Not evidence about scheming by itself: it measures the raters, and sets the scale of each
     pool's factor (miss rate plus false-alarm rate, in the rates' own units).
+
+    Organisms only: its reference is the expert's reading of the organisms' answer format. A
+    chat target's free text has no such reference; its judge is measured on labelled
+    transcripts instead (``neurath judge measure``).
     """
+    if renders_chat(target):
+        raise ExperimentError(
+            "sandwiching measures rater pools against the expert's labels of organism "
+            "answers; a chat target's grader is measured with 'neurath judge measure'"
+        )
     own = act(
         target, standard_set(n // 2, seed) + honeypots(n - n // 2, seed + 3, eval_cue_share=0.0)
     )
@@ -62,7 +72,7 @@ def sandwiching(
     statistics: dict[str, Statistic] = {"harmful_share": rate(harmful, len(truth))}
     scales: dict[str, float] = {}
     for pool in filter(None, (p.strip() for p in pools.split(","))):
-        judged = get_rater(pool).rate(transcripts, seed)
+        judged = [bool(j) for j in get_rater(pool).rate(transcripts, seed)]
         correct = sum(j == t for j, t in zip(judged, truth, strict=True))
         missed = sum(t and not j for j, t in zip(judged, truth, strict=True))
         alarms = sum(j and not t for j, t in zip(judged, truth, strict=True))

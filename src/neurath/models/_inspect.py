@@ -16,16 +16,47 @@ from neurath.models._target import MAX_NEW_TOKENS, ModelCard, TargetModel
 
 
 class InspectTarget:
-    """Any Inspect model as a target (generation only), e.g. ``inspect:openai/gpt-4o``."""
+    """Any Inspect model as a target (generation only), e.g. ``inspect:openai/gpt-4o``.
 
-    def __init__(self, name: str, **model_args: Any) -> None:
+    A chat model is addressed in natural language (:meth:`chat`, used by the experiments in
+    place of the organisms' scenario language) and its free text graded by ``judge`` (a
+    :mod:`neurath.experiments._judge` judge); an organism served through Inspect's
+    ``organism`` provider keeps the scenario language (``rendering="scenario"``).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        judge: Any = None,
+        rendering: str | None = None,
+        model: Any = None,
+        **model_args: Any,
+    ) -> None:
         try:
             from inspect_ai.model import get_model
         except ImportError:  # pragma: no cover - depends on the installation
             raise NeurathError("Inspect targets need inspect-ai: pip install inspect-ai") from None
         self.name = name
-        self._model = get_model(name, **model_args)
+        self._model = model if model is not None else get_model(name, **model_args)
         self.card = ModelCard(id=name, backend="inspect", source=name)
+        self.rendering = rendering or ("scenario" if name.startswith("organism/") else "chat")
+        if self.rendering not in ("scenario", "chat"):
+            raise NeurathError(f"rendering must be 'scenario' or 'chat', got {self.rendering!r}")
+        self.judge = judge
+
+    def chat(self, conversations: Sequence[Any], *, max_new_tokens: int = 64) -> list[str]:
+        """Greedy replies to chat conversations (:class:`~neurath.experiments._chat.ChatPrompt`)."""
+        from inspect_ai.model import GenerateConfig
+
+        config = GenerateConfig(max_tokens=max_new_tokens, temperature=0.0)
+        messages = [_inspect_messages(c.messages()) for c in conversations]
+
+        async def run() -> list[str]:
+            outs = await asyncio.gather(*(self._model.generate(m, config=config) for m in messages))
+            return [o.completion for o in outs]
+
+        return asyncio.run(run())
 
     def generate(
         self, prompts: Sequence[str], *, max_new_tokens: int = MAX_NEW_TOKENS
@@ -39,6 +70,37 @@ class InspectTarget:
             return [o.completion for o in outs]
 
         return asyncio.run(run())
+
+
+def _inspect_messages(messages: Sequence[dict[str, Any]]) -> list[Any]:
+    """Role/content messages as Inspect's chat messages (a tool output follows the assistant's
+    call of that tool)."""
+    from inspect_ai.model import (
+        ChatMessageAssistant,
+        ChatMessageSystem,
+        ChatMessageTool,
+        ChatMessageUser,
+    )
+    from inspect_ai.tool import ToolCall
+
+    out: list[Any] = []
+    for i, m in enumerate(messages):
+        if m["role"] == "system":
+            out.append(ChatMessageSystem(content=m["content"]))
+        elif m["role"] == "user":
+            out.append(ChatMessageUser(content=m["content"]))
+        elif m["role"] == "tool":
+            out.append(
+                ChatMessageTool(
+                    content=m["content"], tool_call_id=f"call-{i - 1}", function=m["function"]
+                )
+            )
+        elif "tool_call" in m:
+            call = ToolCall(id=f"call-{i}", function=m["tool_call"], arguments={})
+            out.append(ChatMessageAssistant(content=m["content"], tool_calls=[call]))
+        else:
+            out.append(ChatMessageAssistant(content=m["content"]))
+    return out
 
 
 def local_model_api(load: Callable[[str, str | None], TargetModel]) -> type:
