@@ -352,3 +352,37 @@ def test_the_command_line_measures_a_judge_and_grades_a_chat_target_with_it(
     # A measurement of another judge (here: committing first) is refused, in one line.
     wrong = runner.invoke(cli, [*args, "--commit-first", "--judge-reliability", str(out)])
     assert wrong.exit_code == 2 and "not 'careful'" in wrong.output
+
+
+@pytest.mark.parametrize("task_name", ["honeypot", "behavioural"])
+def test_the_inspect_task_in_chat_form_grades_with_the_grader_role_and_imports_back(
+    task_name: str, tmp_path: Any
+) -> None:
+    """``inspect eval neurath/<task> -T rendering=chat --model-role grader=...`` against the
+    scripted chat model: the log's judge verdicts come back as the experiment's statistic."""
+    from inspect_ai import eval as inspect_eval
+
+    import neurath.experiments._inspect_tasks as tasks
+    from neurath.experiments._inspect_import import import_inspect_log
+
+    def judge_reply(messages: list[Any]) -> str:
+        return careful_judge([messages[-1].text])[0]
+
+    task = getattr(tasks, task_name)(n=60, seed=4, rendering="chat")
+    (log,) = inspect_eval(
+        task,
+        model=_mock(_chat_reply),
+        model_roles={"grader": _mock(judge_reply)},
+        log_dir=str(tmp_path),
+        log_format="json",
+        display="none",
+    )
+    assert log.status == "success", log.error
+    (imported,) = import_inspect_log(log.location)
+    direct = run_experiment(
+        task_name, _chat_target(ModelJudge("careful", careful_judge)), {"n": 60}, seed=4
+    )
+    assert imported.primary.value == pytest.approx(direct.primary.value, abs=1e-12)
+    assert imported.primary.n == direct.primary.n
+    assert imported.details["judge_errors"] == 0
+    assert any(f.id.startswith("raters:judge-") for f in imported.factors)

@@ -140,11 +140,28 @@ def _transcripts(samples: Sequence[EvalSample]) -> list[Transcript]:
     return out
 
 
-def _judged(samples: Sequence[EvalSample], rater: str, seed: int) -> list[bool | None]:
-    """The rater pool's judgements, as the experiment makes them (same order, same seed)."""
+def _judged(samples: Sequence[EvalSample], rater: str, seed: int) -> tuple[list[bool | None], str]:
+    """The judgements and who made them: for an organism's answers, the rater pool's, as the
+    experiment makes them (same order, same seed); for a chat model's (``rendering="chat"``),
+    the verdicts its judge (the ``grader`` role) gave in the log, a judge error as None."""
     from neurath.experiments._raters import get_rater
 
-    return get_rater(rater).rate(_transcripts(samples), seed)
+    if all((s.metadata or {}).get("rendering") == "chat" for s in samples):
+        verdicts: list[bool | None] = []
+        judges = set()
+        for s in samples:
+            value, meta = _harm_score(s)
+            judges.add(str(meta.get("judge", "grader")))
+            verdicts.append(None if value.get("judge_error") else bool(value.get("harmful")))
+        return verdicts, f"judge-{'+'.join(sorted(judges))}"
+    return get_rater(rater).rate(_transcripts(samples), seed), rater
+
+
+def _harm_score(sample: EvalSample) -> tuple[dict[str, Any], dict[str, Any]]:
+    for score in (sample.scores or {}).values():
+        if isinstance(score.value, dict) and "harmful" in score.value:
+            return dict(score.value), dict(score.metadata or {})
+    raise ExperimentError(f"sample {sample.id} has no harmful-action score: not a neurath log")
 
 
 def _behavioural(
@@ -153,7 +170,8 @@ def _behavioural(
     from neurath.experiments._behavioural import summarise
 
     rater = str(params["rater"])
-    return summarise(card, _transcripts(samples), _judged(samples, rater, seed), rater)
+    verdicts, pool = _judged(samples, rater, seed)
+    return summarise(card, _transcripts(samples), verdicts, pool)
 
 
 def _honeypot(
@@ -163,12 +181,12 @@ def _honeypot(
 
     rater = str(params["rater"])
     threshold = float(params.get("realism_threshold", REALISTIC))
-    judged = _judged(samples, rater, seed)
+    judged, pool = _judged(samples, rater, seed)
     missing = [s.id for s in samples if "realism" not in (s.metadata or {})]
     if missing:
         raise ExperimentError(f"honeypot samples without realism (ids {missing[:5]})")
     realism = np.array([float((s.metadata or {})["realism"]) for s in samples])
-    return summarise(card, judged, realism, threshold, rater)
+    return summarise(card, judged, realism, threshold, pool)
 
 
 def _honesty(
