@@ -54,14 +54,11 @@ def postgres_server() -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
     port = _free_port()
-    run = (
-        lambda *cmd: subprocess.run(  # noqa: E731
-            _as_server_user([str(bindir / cmd[0]), *cmd[1:]]),
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-    )
+
+    def run(*cmd: str) -> subprocess.CompletedProcess[str]:
+        program = [str(bindir / cmd[0]), *cmd[1:]]
+        return subprocess.run(_as_server_user(program), check=True, capture_output=True, text=True)
+
     try:
         run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
         options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
