@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import signal
+from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
@@ -12,6 +13,9 @@ from rich.progress import TaskID
 from rich.table import Table
 
 from neurath.cli._main import cli, echo, progress_bar, stdout_console
+
+if TYPE_CHECKING:
+    from neurath.testbed import RunResults, Study
 
 _STAGES = {
     "build": "build organisms",
@@ -56,6 +60,17 @@ _STAGES = {
     type=click.Path(dir_okay=False),
     help="File with a secret to sign the run's anchor (default: $NEURATH_SIGNING_KEY).",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Build organisms and run experiments as Ray tasks: on a local cluster of this "
+    "machine's cores, or (--ray=ADDRESS) on a running cluster. Same results; this process "
+    "writes the run. Needs neurath[ray].",
+)
 def run(
     study_file: str | None,
     resume: str | None,
@@ -67,6 +82,7 @@ def run(
     anchor_ledger: str | None,
     no_anchor: bool,
     signing_key: str | None,
+    ray_address: str | None,
 ) -> None:
     """Run STUDY (default: the embedded default study) and score it against ground truth.
 
@@ -76,9 +92,12 @@ def run(
     results.json, the ledger and the audit log.
     """
     from neurath.report import write_report
-    from neurath.testbed import RunFolder, default_study, load_run, load_study, run_study
+    from neurath.testbed import RunFolder, default_study, load_run, load_study
     from neurath.testbed._verify import home_ledger, read_signing_key
 
+    if study_file is None and ray_address and Path(ray_address).is_file():
+        # `--ray study.yaml`: the option's value is optional, so it took the study.
+        study_file, ray_address = ray_address, ""
     key = read_signing_key(signing_key)
     anchor = None if no_anchor else (anchor_ledger or home_ledger())
     if resume is not None:
@@ -103,8 +122,35 @@ def run(
     if resume is None:
         # Named now (and checked), so an interrupt can say which run to resume.
         run_id = RunFolder.new(runs_dir, study, run_id).id
+    pool = None
+    if ray_address is not None:
+        from neurath._ray import RayPool
+
+        pool = RayPool(ray_address or None)
     # A kill (SIGTERM) stops like Ctrl-C: the audit log is flushed entry by entry already.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        results = _run(study, runs_dir, organisms_dir, run_id, resume, anchor, key, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+    report = write_report(Path(runs_dir) / results.run_id)
+    _summary(results, report)
+
+
+def _run(
+    study: Study,
+    runs_dir: str,
+    organisms_dir: str | None,
+    run_id: str | None,
+    resume: str | None,
+    anchor: str | None,
+    key: bytes | None,
+    pool: Executor | None,
+) -> RunResults:
+    """The study under a progress bar; an interrupt says how to resume it."""
+    from neurath.testbed import run_study
+
     with progress_bar("{task.description}", transient=False) as bar:
         tasks: dict[str, TaskID] = {}
 
@@ -124,6 +170,7 @@ def run(
                 progress=update,
                 anchor_ledger=anchor,
                 signing_key=key,
+                pool=pool,
             )
         except KeyboardInterrupt:
             bar.stop()
@@ -133,8 +180,7 @@ def run(
                 err=True,
             )
             raise SystemExit(130) from None
-    report = write_report(Path(runs_dir) / results.run_id)
-    _summary(results, report)
+    return results
 
 
 def _summary(results: Any, report: Path) -> None:

@@ -34,6 +34,7 @@ from neurath.experiments._params import show, type_problem
 from neurath.experiments._registry import get_experiment
 from neurath.research._environment import ResearchEnvironment
 from neurath.research._events import Skipped
+from neurath.research._parallel import prefetch
 from neurath.research._tools import MAX_CALL_QUERIES, call_problem
 
 ControllerProgress = Callable[[str], None]
@@ -187,6 +188,9 @@ class ScriptedController:
 
     def run(self, env: ResearchEnvironment, progress: ControllerProgress | None = None) -> None:
         plan = [e for e in self.plan if e in env.experiments()]
+        # Known in advance: on a cluster, these start on the workers while results are written.
+        todo = [(t, e) for t in env.target_ids for e in plan if not _done(env, t, e, env.seed)]
+        prefetch(env, [(t, e, _plan_params(env, e), env.seed) for t, e in todo])
         for target in env.target_ids:
             for name in plan:
                 if not _done(env, target, name, env.seed):

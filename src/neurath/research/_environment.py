@@ -26,7 +26,7 @@ from neurath._errors import ResearchError, did_you_mean
 from neurath.evidence._ledger import Ledger
 from neurath.evidence._model import Finding, Manifest
 from neurath.experiments._params import show
-from neurath.experiments._registry import experiments, get_experiment, run_experiment
+from neurath.experiments._registry import experiments, get_experiment
 from neurath.experiments._result import ExperimentResult
 from neurath.models._target import ModelCard, TargetModel
 from neurath.research._audit import AuditLog
@@ -40,6 +40,7 @@ from neurath.research._events import (
     SampleRequested,
     ToolResult,
 )
+from neurath.research._parallel import ExperimentRun, ExperimentRunner
 from neurath.research._tools import (
     MAX_COUNT,
     MAX_NEW_TOKENS,
@@ -53,10 +54,6 @@ from neurath.research._training import FINE_TUNE_METHODS, fine_tuned, honeypot_h
 if TYPE_CHECKING:
     from neurath.experiments._calibrate import Calibration
     from neurath.experiments._registry import ExperimentInfo
-
-
-def _memory_ledger() -> Ledger:
-    return Ledger(":memory:", author="neurath research")
 
 
 @dataclass
@@ -77,6 +74,7 @@ class ResearchEnvironment:
         ledger: Where findings are recorded as they are made (default: in memory).
         source: What the ledger records as their source.
         context: What experiments are given beyond parameters (``references``).
+        runner: Where experiments compute (default: here, one at a time).
     """
 
     targets: Mapping[str, Callable[[], TargetModel]]
@@ -89,7 +87,7 @@ class ResearchEnvironment:
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     seed: int = 0
     allowed: Sequence[str] | None = None
-    ledger: Ledger = field(default_factory=_memory_ledger)
+    ledger: Ledger = field(default_factory=lambda: Ledger(":memory:", author="neurath research"))
     source: str = "research"
     context: Mapping[str, Any] = field(default_factory=dict)
     spent: Spent = field(default_factory=Spent)
@@ -98,6 +96,7 @@ class ResearchEnvironment:
     derived: dict[str, DerivedTarget] = field(default_factory=dict)
     observations: list[dict[str, Any]] = field(default_factory=list)
     """Results of the tools other than experiments (samples, ratings, fine-tunes), summarised."""
+    runner: ExperimentRunner = field(default_factory=ExperimentRunner)
     on_result: Callable[[str, str, dict[str, Any]], None] | None = None
     """Called after each completed action with (tool, target, result summary)."""
     _loaded: dict[str, TargetModel] = field(default_factory=dict)
@@ -163,13 +162,14 @@ class ResearchEnvironment:
         if problem := call_problem(experiment, resolved, cost):
             raise ResearchError(f"run_experiment: {problem}")
         self.spent.check(self.budget, "queries", cost)
-        model = self._model(target)
+        model, loader = self._model(target), self.targets.get(target)
         info.check_target(model)
         event = ExperimentRequested(
             target=target, experiment=experiment, params=params, seed=run_seed
         )
         self.audit.append(event, actor=self.actor)
-        result = run_experiment(experiment, model, resolved, seed=run_seed, context=self.context)
+        run = ExperimentRun(target, experiment, resolved, run_seed, dict(self.context), loader)
+        result = self.runner.run(self, run, model)
         took = Cost(queries=result.queries)
         self._finish(ToolResult(tool="run_experiment", target=target, cost=took, result=result))
         return result

@@ -51,6 +51,7 @@ def build_suite(
     store: OrganismStore | str | Path | None = None,
     progress: Progress | None = None,
     jobs: int | None = None,
+    pool: Executor | None = None,
 ) -> list[OrganismCard]:
     """Build (or reuse) the base model of every lineage that has organisms, and every organism
     of ``suite``, in ``store``.
@@ -59,7 +60,8 @@ def build_suite(
     model this small gains little from intra-op threads, so processes scale better. Organisms
     of one lineage and schedule train several at a time (:data:`GROUP_SIZE`); a lone base model
     trains in this process (on one thread, as everything here: two threads on two busy cores
-    were 7x slower than one), several in the workers.
+    were 7x slower than one), several in the workers. Given a ``pool`` (a Ray cluster's:
+    :class:`neurath._ray.RayPool`), every base and group is one of its work items instead.
     """
     from neurath.models._transformers import quiet_transformers
 
@@ -72,8 +74,9 @@ def build_suite(
     bases = [n for n in used if not is_built(store.lineage_dir(n), base_hash(suite, n))]
     total = len(suite.organisms) + 1
     groups = _groups(todo, {s.id: store.build_label(s.id, hashes[s.id]) for s in todo})
-    # A lone base that every organism to build waits for: nothing can run beside it.
-    if jobs == 1 or (len(bases) == 1 and all(g.lineage == bases[0] for g in groups)):
+    # A lone base that every organism waits for trains here, unless all work goes to a pool.
+    lone = len(bases) == 1 and all(g.lineage == bases[0] for g in groups)
+    if pool is None and (jobs == 1 or lone):
         for name in bases:
             build_base(suite, store.lineage_dir(name), progress, lineage=name, threads=1)
         bases = []
@@ -91,8 +94,8 @@ def build_suite(
             if progress:
                 progress("organisms", total - len(todo) + len(cards) - i + 1, total)
 
-    if jobs > 1 and len(groups) + len(bases) > 1:
-        _run_pool(suite, store, bases, groups, jobs, progress, on_done)
+    if pool is not None or (jobs > 1 and len(groups) + len(bases) > 1):
+        _run_pool(suite, store, bases, groups, jobs if pool is None else pool, progress, on_done)
     else:
         for group in groups:
             on_done(group, build_organisms(*_group_args(suite, store, group)))
@@ -169,18 +172,33 @@ def _run_pool(
     store: OrganismStore,
     bases: list[str],
     groups: list[_Group],
-    jobs: int,
+    jobs: int | Executor,
     progress: Progress | None,
     on_done: Callable[[_Group, dict[str, list[float]]], None],
 ) -> None:
-    """Base models first, then each lineage's organism groups as soon as its base exists;
-    ``on_done`` is given each group and its training checks as it ends."""
+    """Base models first, then each lineage's organism groups as soon as its base exists, in
+    ``jobs`` spawned processes or on an executor (left running); ``on_done`` is given each
+    group and its training checks as it ends, here: this process writes every card.
+
+    A worker writes the folder it trains into by path, so an executor's workers must see the
+    store where this process does: a local cluster does; several machines need the store on
+    a shared filesystem at the same path (or tasks that return the folder's files, about
+    0.6 MB per organism at the default size, for this process to write).
+    """
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from contextlib import ExitStack
     from multiprocessing import get_context
 
     waiting = {name: [g for g in groups if g.lineage == name] for name in bases}
     ready = [g for g in groups if g.lineage not in waiting]
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+    with ExitStack() as stack:
+        pool = (
+            jobs
+            if isinstance(jobs, Executor)
+            else stack.enter_context(
+                ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
+            )
+        )
         running: dict[Future[Any], str | _Group] = {}
         for name in bases:
             path = store.lineage_dir(name)

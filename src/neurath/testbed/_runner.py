@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def run_study(
     progress: StudyProgress | None = None,
     anchor_ledger: str | Path | None = None,
     signing_key: bytes | None = None,
+    pool: Executor | None = None,
 ) -> RunResults:
     """Run (or, with ``resume``, continue) a study and write its run folder.
 
@@ -57,6 +59,9 @@ def run_study(
         anchor_ledger: A ledger outside the run folder where the finished run's head and
             results hash are recorded (None: none).
         signing_key: A secret to sign the run's anchor with (None: unsigned).
+        pool: Where organism builds and experiments compute (a Ray cluster's
+            :class:`neurath._ray.RayPool`; None: here and in a process pool). The results
+            are the same; this process alone writes the run folder. Left running.
     """
     if resume:
         if not run_id:
@@ -66,7 +71,7 @@ def run_study(
         run = RunFolder.new(runs_dir, study, run_id)
         _check_new(run, study, organisms_dir, anchor_ledger)
     with run.lock():
-        results = _run_locked(study, run, organisms_dir, resume, progress or _quiet)
+        results = _run_locked(study, run, organisms_dir, resume, progress or _quiet, pool)
         anchor_run(run, results, ledger=anchor_ledger, key=signing_key)
     return results
 
@@ -99,6 +104,7 @@ def _run_locked(
     organisms_dir: str | Path | None,
     resume: bool,
     say: StudyProgress,
+    pool: Executor | None = None,
 ) -> RunResults:
     start = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -113,7 +119,7 @@ def _run_locked(
         organisms_dir = organisms_dir or started.organisms
     else:
         run.start(study)
-    built = build(study, OrganismStore(organisms_dir), say)
+    built = build(study, OrganismStore(organisms_dir), say, pool)
     calibrated = calibrate(study, built, say)
     if started is not None and started.calibration != calibrated.calibration.id:
         raise ResearchError(
@@ -130,7 +136,9 @@ def _run_locked(
         built.store.cards_closed(),
         Ledger(run.ledger_file, author=f"neurath run ({study.controller})") as ledger,
     ):
-        researched = research(study, run, built, calibrated, sealed, ledger, resume=resume, say=say)
+        researched = research(
+            study, run, built, calibrated, sealed, ledger, resume=resume, say=say, pool=pool
+        )
         assessed = assess(study, researched, ledger, say)
     scored = unseal_and_score(study, built, sealed, assessed, researched.env.audit)
     results = _results(run, study, calibrated, researched, scored, started_at, start)

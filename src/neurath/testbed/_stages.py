@@ -24,6 +24,7 @@ import math
 import os
 import secrets
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,9 +51,10 @@ from neurath.research._events import (
     Unsealed,
 )
 from neurath.research._floor import run_floor
+from neurath.research._parallel import ExperimentRunner
 from neurath.testbed._results import Metrics, TargetOutcome, score
 from neurath.testbed._run import RunFolder
-from neurath.testbed._store import OrganismStore
+from neurath.testbed._store import OrganismStore, sealed_loader
 from neurath.testbed._study import Study
 
 if TYPE_CHECKING:
@@ -74,13 +76,15 @@ class Built:
     store: OrganismStore
 
 
-def build(study: Study, store: OrganismStore, say: StudyProgress = _quiet) -> Built:
-    """The study's suite, built (or reused) in ``store``."""
+def build(
+    study: Study, store: OrganismStore, say: StudyProgress = _quiet, pool: Executor | None = None
+) -> Built:
+    """The study's suite, built (or reused) in ``store`` (on ``pool``'s workers if given)."""
     from neurath.organisms._suite import default_suite, load_suite
     from neurath.testbed._build import build_suite
 
     suite = default_suite() if study.suite == "default" else load_suite(study.suite)
-    build_suite(suite, store, progress=lambda what, d, t: say("build", d, t, what))
+    build_suite(suite, store, progress=lambda what, d, t: say("build", d, t, what), pool=pool)
     return Built(suite, store)
 
 
@@ -220,16 +224,19 @@ def research(
     *,
     resume: bool = False,
     say: StudyProgress = _quiet,
+    pool: Executor | None = None,
 ) -> Researched:
     """The controller's research on the sealed targets, every action in the audit log and
-    every finding in ``ledger`` as it is made; a resumed run first replays its log."""
+    every finding in ``ledger`` as it is made; a resumed run first replays its log. With a
+    ``pool``, experiments compute on its workers (:mod:`neurath.research._parallel`); the log
+    and the ledger are written here, as without one."""
     info, ctrl = _controller(study, sealed)
     audit = AuditLog(run.audit_file, repair=resume)
     queries = study.budget.queries
     if set(sealed.folders) != set(sealed.targets):
         raise ResearchError("research needs an opened seal (from the seal stage)")
     env = ResearchEnvironment(
-        targets={tid: _loader(sealed.folders[tid], tid, sealed.key) for tid in sealed.targets},
+        targets={t: sealed_loader(sealed.folders[t], t, sealed.key) for t in sealed.targets},
         budget=study.budget,
         audit=audit,
         actor=study.controller,
@@ -242,6 +249,7 @@ def research(
         ledger=ledger,
         source=f"neurath run {run.id}",
         context={"references": list(calibrated.references)},
+        runner=ExperimentRunner(pool),
         on_result=lambda tool, target, _: say(
             "research", env.spent.queries, queries, f"{tool} on {target}"
         ),
@@ -251,25 +259,34 @@ def research(
     if resume:
         audit.append(RunResumed(results_replayed=env.replay()), actor="neurath")
     else:
-        started = RunStarted(
-            study=study.model_dump(mode="json"),
-            controller=study.controller,
-            automation_level=info.automation_level,
-            calibration=calibrated.calibration.id,
-            targets=list(sealed.targets),
-            neurath_version=__version__,
-            organisms=str(built.store.root.resolve()),
-            seal_sha256=sealed.digest,
-            told_which_scheme=info.red_team,
-            floor=list(study.floor),
-        )
-        audit.append(started, actor="neurath")
+        audit.append(_started(study, info, built, calibrated, sealed), actor="neurath")
     say("research", env.spent.queries, queries, "starting")
     step = lambda what: say("research", env.spent.queries, queries, what)  # noqa: E731
-    run_floor(env, study.floor, step)
-    ctrl.run(env, progress=step)
+    try:
+        run_floor(env, study.floor, step)
+        ctrl.run(env, progress=step)
+    finally:
+        env.runner.close()
     audit.append(ResearchDone(spent=env.spent.as_dict()), actor=study.controller)
     return Researched(env, info)
+
+
+def _started(
+    study: Study, info: ControllerInfo, built: Built, calibrated: Calibrated, sealed: Sealed
+) -> RunStarted:
+    """The run's first audit entry: what it starts as."""
+    return RunStarted(
+        study=study.model_dump(mode="json"),
+        controller=study.controller,
+        automation_level=info.automation_level,
+        calibration=calibrated.calibration.id,
+        targets=list(sealed.targets),
+        neurath_version=__version__,
+        organisms=str(built.store.root.resolve()),
+        seal_sha256=sealed.digest,
+        told_which_scheme=info.red_team,
+        floor=list(study.floor),
+    )
 
 
 def _controller(study: Study, sealed: Sealed) -> tuple[ControllerInfo, Any]:
@@ -279,19 +296,6 @@ def _controller(study: Study, sealed: Sealed) -> tuple[ControllerInfo, Any]:
     if info.red_team:
         options["scheming"] = ",".join(sorted(sealed.scheming))
     return info, make_controller(study.controller, options)
-
-
-def _loader(folder: Path, tid: str, key: str) -> Callable[[], Any]:
-    """Loads a target sealed: named by its target id, its weights hash keyed with the seal's
-    key, and nothing in it leading back to its folder (whose marker and weights would give
-    the organism away). Holds neither the store nor the organism's id."""
-
-    def load() -> Any:
-        from neurath.models._local import LocalModel
-
-        return LocalModel(folder, model_id=tid, seal_key=key)
-
-    return load
 
 
 # -- assess --------------------------------------------------------------------------------

@@ -361,3 +361,17 @@ def _loader(folder: Path, name: str) -> Callable[[], LocalModel]:
         return LocalModel(folder, model_id=name)
 
     return load
+
+
+def sealed_loader(folder: Path, tid: str, key: str) -> Callable[[], LocalModel]:
+    """Loads a target sealed: named by its target id, its weights hash keyed with the seal's
+    key, and nothing in it leading back to its folder (whose marker and weights would give
+    the organism away). Holds neither the store nor the organism's id: it is all a worker
+    computing an experiment on a cluster is handed of the target."""
+
+    def load() -> LocalModel:
+        from neurath.models._local import LocalModel
+
+        return LocalModel(folder, model_id=tid, seal_key=key)
+
+    return load
