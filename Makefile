@@ -46,6 +46,9 @@ bench: $(STAMP)
 ## bench-speed: the speed and memory benchmarks recorded in BENCHMARKS.md
 bench-speed: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_assess_bulk.py
+	$(BIN)/python benchmarks/bench_ledger_backends.py
+	$(BIN)/python benchmarks/bench_ray.py
 	$(BIN)/python benchmarks/bench_organisms.py
 	$(BIN)/python benchmarks/bench_battery.py
 	$(BIN)/python benchmarks/bench_study.py

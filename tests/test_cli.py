@@ -54,7 +54,10 @@ def test_every_example_assesses_as_json_and_as_tables(example: Path, tmp_path: P
     assert 0.0 < data["p_not_scheming"] <= data["ceiling"]
     lo, hi = data["interval"]
     assert lo <= hi
-    assert set(data["weights"]) == set(data["contributions"]) or not data["contributions"]
+    # By default the 12 largest contributions are computed (exactly), and the output says so.
+    assert data["contributions_computed"] == {"mode": "top", "top": 12}
+    assert set(data["contributions"]) <= set(data["weights"])
+    assert len(data["contributions"]) == min(12, data["n_findings"]) or not data["contributions"]
     assert data["n_findings"] == len(data["weights"])
     # In these examples the shared factors make the naive sum overconfident, never the reverse.
     assert data["p_not_scheming"] <= data["p_not_scheming_naive"] + 1e-12

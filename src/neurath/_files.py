@@ -19,7 +19,7 @@ import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, BinaryIO, TypeVar
 
 import yaml
 from pydantic import AllowInfNan, BaseModel, Strict, ValidationError
@@ -55,7 +55,8 @@ _KINDS = (
 )
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
+    """``64 MiB`` or ``100 bytes``: a size limit as error messages state it."""
     return f"{n // MiB} MiB" if n >= MiB and n % MiB == 0 else f"{n} bytes"
 
 
@@ -85,8 +86,33 @@ def check_user_file(path: str | Path, what: str, *, max_bytes: int = DEFAULT_MAX
     if not stat.S_ISREG(st.st_mode):
         raise _not_regular(st.st_mode, what, where)
     if st.st_size > max_bytes:
-        raise ManifestError(f"{what} file is larger than {_size(max_bytes)}", file=where)
+        raise ManifestError(f"{what} file is larger than {size_text(max_bytes)}", file=where)
     return st.st_size
+
+
+def open_user_file(path: str | Path, what: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> BinaryIO:
+    """The user file ``path`` opened for binary reading, checked as :func:`read_user_text` checks
+    it (for readers that stream a large file instead of reading it whole); the caller closes it.
+    """
+    where = str(path)
+    check_user_file(path, what, max_bytes=max_bytes)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise ManifestError(f"{what} file not found", file=where) from None
+    except OSError as exc:
+        raise ManifestError(f"cannot read {what} file: {_os_reason(exc)}", file=where) from None
+    handle = os.fdopen(fd, "rb")
+    try:
+        mode = os.fstat(handle.fileno()).st_mode
+    except OSError as exc:
+        handle.close()
+        raise ManifestError(f"cannot read {what} file: {_os_reason(exc)}", file=where) from None
+    if not stat.S_ISREG(mode):
+        handle.close()
+        raise _not_regular(mode, what, where)
+    return handle
 
 
 def read_user_text(path: str | Path, what: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
@@ -100,24 +126,13 @@ def read_user_text(path: str | Path, what: str, *, max_bytes: int = DEFAULT_MAX_
         ManifestError: Not found, unreadable, not a regular file, too large, or not UTF-8.
     """
     where = str(path)
-    check_user_file(path, what, max_bytes=max_bytes)
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
-        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise ManifestError(f"{what} file not found", file=where) from None
-    except OSError as exc:
-        raise ManifestError(f"cannot read {what} file: {_os_reason(exc)}", file=where) from None
-    try:
-        with os.fdopen(fd, "rb") as handle:
-            mode = os.fstat(handle.fileno()).st_mode
-            if not stat.S_ISREG(mode):
-                raise _not_regular(mode, what, where)
+        with open_user_file(path, what, max_bytes=max_bytes) as handle:
             data = handle.read(max_bytes + 1)
     except OSError as exc:
         raise ManifestError(f"cannot read {what} file: {_os_reason(exc)}", file=where) from None
     if len(data) > max_bytes:
-        raise ManifestError(f"{what} file is larger than {_size(max_bytes)}", file=where)
+        raise ManifestError(f"{what} file is larger than {size_text(max_bytes)}", file=where)
     bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     try:
         return data[bom:].decode("utf-8")

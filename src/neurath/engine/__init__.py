@@ -3,7 +3,7 @@
 Named `engine` so that `neurath.assess` can be the function users call.
 """
 
-from neurath.engine._arrays import EvidenceArrays
+from neurath.engine._arrays import EvidenceArrays, ManifestArrays, load_manifest_arrays
 from neurath.engine._engine import (
     assess,
     assess_arrays,
@@ -33,6 +33,7 @@ __all__ = [
     "EvidenceArrays",
     "FactorCovariance",
     "GLSSolution",
+    "ManifestArrays",
     "SimulatedWorlds",
     "assess",
     "assess_arrays",
@@ -46,6 +47,7 @@ __all__ = [
     "false_reassurances",
     "gls_solve",
     "llr_many",
+    "load_manifest_arrays",
     "log_loss",
     "log_lr_common_cause",
     "posterior_not_scheming",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
 from neurath.engine._kernel import FactorCovariance, FloatArray, IntArray
-from neurath.evidence._model import Manifest
+from neurath.evidence._bulk import FindingColumns, load_manifest_columns
+from neurath.evidence._model import Factor, Manifest
+from neurath.evidence._model_v2 import ManifestV2
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,7 @@ class EvidenceArrays:
                 rows.append(i)
                 cols.append(index[fid])
                 loads.append(w)
-        lo = [f.sd[0] if isinstance(f.sd, tuple) else f.sd for f in manifest.factors]
-        hi = [f.sd[1] if isinstance(f.sd, tuple) else f.sd for f in manifest.factors]
+        lo, hi = _scales(manifest.factors)
         return cls(
             finding_ids=tuple(f.id for f in findings),
             factor_ids=tuple(f.id for f in manifest.factors),
@@ -63,8 +65,27 @@ class EvidenceArrays:
             load_rows=np.asarray(rows, dtype=np.int64),
             load_cols=np.asarray(cols, dtype=np.int64),
             loading=np.asarray(loads, dtype=np.float64),
-            sd_lo=np.asarray(lo, dtype=np.float64),
-            sd_hi=np.asarray(hi, dtype=np.float64),
+            sd_lo=lo,
+            sd_hi=hi,
+        )
+
+    @classmethod
+    def from_columns(cls, factors: list[Factor], columns: FindingColumns) -> EvidenceArrays:
+        """The arrays of findings read in bulk (:mod:`neurath.evidence._bulk`): the same numbers
+        :meth:`from_manifest` takes from the same findings, without a model per finding."""
+        lo, hi = _scales(factors)
+        return cls(
+            finding_ids=tuple(columns.ids),
+            factor_ids=tuple(f.id for f in factors),
+            value=columns.value,
+            variance=columns.se * columns.se + columns.extra_sd * columns.extra_sd,
+            mu_not_scheming=columns.mu_not_scheming,
+            mu_scheming=columns.mu_scheming,
+            load_rows=columns.load_row,
+            load_cols=columns.load_factor,
+            loading=columns.loading,
+            sd_lo=lo,
+            sd_hi=hi,
         )
 
     @property
@@ -103,3 +124,47 @@ class EvidenceArrays:
         """``Sigma = D + B B^T`` at the given factor scales (default: the point scales)."""
         scales = self.sd_point if sd is None else sd
         return FactorCovariance(self.variance, self.unscaled_loadings(), scales)
+
+
+def _scales(factors: list[Factor]) -> tuple[FloatArray, FloatArray]:
+    lo = [f.sd[0] if isinstance(f.sd, tuple) else f.sd for f in factors]
+    hi = [f.sd[1] if isinstance(f.sd, tuple) else f.sd for f in factors]
+    return np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class ManifestArrays:
+    """A version 1 manifest read in bulk (:func:`load_manifest_arrays`): its header, and its
+    findings as the engine's arrays, with no model per finding. :func:`neurath.assess` takes it
+    as it takes a :class:`~neurath.evidence.Manifest`."""
+
+    header: Manifest
+    """The manifest with its inline findings only (those of ``findings_file`` are in the
+    arrays)."""
+    arrays: EvidenceArrays
+    """Every finding, inline ones first."""
+    columns: FindingColumns
+    """The same findings as read (experiment, se, status), for reports."""
+
+    def failed_ids(self) -> list[str]:
+        """Findings from failed experiments (``status: error``)."""
+        return [self.columns.ids[i] for i in np.flatnonzero(self.columns.failed)]
+
+
+def load_manifest_arrays(path: str | Path) -> ManifestArrays | ManifestV2:
+    """Load a manifest for assessment, a findings file of any size read in bulk.
+
+    The findings file (JSON Lines, or Parquet: ``findings_file: findings.parquet``, schema in
+    :mod:`neurath.evidence._bulk_parquet`) is checked a column at a time instead of a model at
+    a time (:mod:`neurath.evidence._bulk`): the same findings, the same numbers and the same
+    error messages as :func:`neurath.load_manifest`, for files of up to 2 GiB and 10^7
+    findings. A version 2 manifest is read per finding and returned as it is.
+
+    Raises:
+        ManifestError: The manifest or its findings file is missing, malformed or inconsistent.
+    """
+    loaded = load_manifest_columns(path)
+    if isinstance(loaded, ManifestV2):
+        return loaded
+    header, columns = loaded.header, loaded.columns
+    return ManifestArrays(header, EvidenceArrays.from_columns(header.factors, columns), columns)

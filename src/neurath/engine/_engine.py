@@ -9,7 +9,7 @@ import numpy as np
 from scipy.special import expit, logit
 
 from neurath._errors import AssessmentError
-from neurath.engine._arrays import EvidenceArrays
+from neurath.engine._arrays import EvidenceArrays, ManifestArrays
 from neurath.engine._kernel import (
     FactorCovariance,
     FloatArray,
@@ -17,6 +17,7 @@ from neurath.engine._kernel import (
     IntArray,
     gls_solve,
 )
+from neurath.engine._loo import leave_one_out
 from neurath.evidence._assessment import Assessment
 from neurath.evidence._model import Manifest, point_value
 from neurath.evidence._model_v2 import ManifestV2
@@ -24,7 +25,6 @@ from neurath.evidence._model_v2 import ManifestV2
 DEFAULT_DRAWS = 400
 
 _MAX_BACKWARD_ERROR = 1e-6
-_RELIABLE_PRECISION = 1e-8
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -53,18 +53,21 @@ def assurance_ceiling(prior: float, c: float) -> float:
 
 
 def assess(
-    manifest: Manifest | ManifestV2,
+    manifest: Manifest | ManifestV2 | ManifestArrays,
     *,
     draws: int = DEFAULT_DRAWS,
     seed: int = 0,
     interval_level: float = 0.95,
     top: int | None = None,
+    contributions: bool = True,
     progress: ProgressCallback | None = None,
 ) -> Assessment:
     """Assess a manifest: the correlated GLS likelihood ratio with the common-cause mixture.
 
     A version 2 manifest (mechanism components) is assessed by the mixture engine
-    (:mod:`neurath.engine._engine_v2`); a version 1 manifest exactly as before.
+    (:mod:`neurath.engine._engine_v2`); a version 1 manifest exactly as before, whether it was
+    read per finding (:func:`neurath.load_manifest`) or in bulk
+    (:func:`neurath.engine.load_manifest_arrays`).
 
     Args:
         manifest: The evidence.
@@ -72,8 +75,10 @@ def assess(
             ignored when no input is uncertain.
         seed: Seed of those draws: the same seed gives the same interval.
         interval_level: Central coverage of the reported interval.
-        top: Report only this many of the largest finding and factor contributions (all are
-            computed exactly either way; the limit keeps huge results small).
+        top: Report only this many of the largest finding and factor contributions. Only
+            those are computed (exactly), unless computing all is as cheap
+            (:mod:`neurath.engine._loo`); ``None`` computes and reports all.
+        contributions: ``False`` skips the leave-one-out analysis (version 1 only).
         progress: Called as ``progress(done, total)`` during the Monte Carlo.
 
     Returns:
@@ -91,18 +96,28 @@ def assess(
             top=top,
             progress=progress,
         )
+    header, ev, failed = _inputs(manifest)
     return assess_arrays(
-        EvidenceArrays.from_manifest(manifest),
-        target=manifest.target,
-        prior=manifest.prior_not_scheming,
-        common_cause=manifest.common_cause,
+        ev,
+        target=header.target,
+        prior=header.prior_not_scheming,
+        common_cause=header.common_cause,
         draws=draws,
         seed=seed,
         interval_level=interval_level,
         top=top,
+        contributions=contributions,
         progress=progress,
-        error_findings=[f.id for f in manifest.findings if f.status == "error"],
+        error_findings=failed,
     )
+
+
+def _inputs(manifest: Manifest | ManifestArrays) -> tuple[Manifest, EvidenceArrays, list[str]]:
+    """Header, arrays and failed findings of a version 1 manifest, however it was read."""
+    if isinstance(manifest, ManifestArrays):
+        return manifest.header, manifest.arrays, manifest.failed_ids()
+    failed = [f.id for f in manifest.findings if f.status == "error"]
+    return manifest, EvidenceArrays.from_manifest(manifest), failed
 
 
 def assess_arrays(
@@ -122,7 +137,8 @@ def assess_arrays(
     """:func:`assess` on evidence already compiled to arrays (for large or simulated inputs).
 
     ``contributions=False`` skips the leave-one-out analysis (the point estimate only), which
-    saves the O(k^3) inversion of the factor matrix.
+    saves the O(k^3) inversion of the factor matrix; so, mostly, does a ``top`` well below the
+    number of findings (only the largest contributions are computed, exactly).
     """
     if not 0.0 < interval_level < 1.0:
         raise ValueError(f"interval_level must lie in (0, 1), got {interval_level}")
@@ -285,34 +301,19 @@ def monte_carlo_interval(
 def _contributions(
     ev: EvidenceArrays, cov: FactorCovariance, sol: GLSSolution, c: float, top: int | None
 ) -> tuple[dict[str, float], dict[str, float], list[str]]:
-    """Leave-one-out changes in log-odds, for findings and for factors, from one factorisation.
-
-    Finding i left out (Schur complement of the precision): ``LLR_-i = LLR - u_i v_i / P_ii``.
-    Factor j left out (Sherman-Morrison on ``Sigma - b_j b_j^T``, using ``B^T P B = I - C^-1``):
-    ``LLR_-j = LLR + (B^T u)_j (B^T v)_j / (C^-1)_jj``.
-
-    Both need only ``C^-1`` (one O(k^3) inversion of the Cholesky factor) and the s x s blocks of
-    it that each finding touches. Results are ranked by the size of their change in the
-    Gaussian LLR, which the common-cause mixture would otherwise flatten near the ceiling.
-    """
-    uv = sol.u * sol.v
-    ab = (cov.b.T @ sol.u) * (cov.b.T @ sol.v)
-    p_diag = cov.precision_diag()
-    # P_ii = 1/d_i - (a quadratic form) cancels catastrophically when the factors explain
-    # almost all of a finding's variance; below 1e-8 of 1/d_i fewer than 8 digits survive.
-    rows = np.flatnonzero(p_diag * cov.d > _RELIABLE_PRECISION)
-    d_find = uv[rows] / p_diag[rows]
-    cols = np.arange(ev.k)
-    d_fact = ab / cov.capacitance_inverse_diag(cols)
+    """Leave-one-out changes in log-odds (:mod:`neurath.engine._loo`), findings and factors,
+    ranked by the size of their change in the Gaussian LLR, which the common-cause mixture
+    would otherwise flatten near the ceiling; and the findings omitted as unreliable."""
+    loo = leave_one_out(cov, sol, top)
     base = log_lr_common_cause(sol.llr, c)
+    d_find, d_fact = loo.finding_change, loo.factor_change
     findings = _ranked(
-        ev.finding_ids, rows, d_find, base - log_lr_common_cause(sol.llr - d_find, c), top
+        ev.finding_ids, loo.rows, d_find, base - log_lr_common_cause(sol.llr - d_find, c), top
     )
     factors = _ranked(
-        ev.factor_ids, cols, d_fact, base - log_lr_common_cause(sol.llr + d_fact, c), top
+        ev.factor_ids, loo.cols, d_fact, base - log_lr_common_cause(sol.llr + d_fact, c), top
     )
-    unreliable = [ev.finding_ids[i] for i in np.setdiff1d(np.arange(ev.n), rows)]
-    return findings, factors, unreliable
+    return findings, factors, [ev.finding_ids[i] for i in loo.unreliable]
 
 
 def _ranked(

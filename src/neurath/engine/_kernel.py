@@ -92,6 +92,7 @@ class FactorCovariance:
             )
         self._upper: FloatArray = upper
         self._cinv: FloatArray | None = None
+        self._cinv_diag: FloatArray | None = None
 
     def with_scales(self, sd: FloatArray) -> FactorCovariance:
         """The same evidence with other factor scales, reusing ``G = A^T D^-1 A`` (O(k^3))."""
@@ -133,19 +134,51 @@ class FactorCovariance:
         return self.d + row_sq
 
     def capacitance_inverse(self) -> FloatArray:
-        """``C^-1`` as a dense k x k array (O(k^3), cached)."""
+        """``C^-1`` as a dense k x k array (O(k^3))."""
+        inv = self._inverse_upper()
+        return np.triu(inv) + np.triu(inv, 1).T
+
+    def _inverse_upper(self) -> FloatArray:
+        """``C^-1`` with only its upper triangle (row <= column) filled in (``dpotri``, cached):
+        all that the quadratic forms over canonical rows read, without two k x k copies."""
         if self._cinv is None:
             inv, info = sla.lapack.dpotri(self._upper, lower=0)
             if info != 0:
                 raise AssessmentError(f"inverting the factor matrix failed (LAPACK info {info})")
-            inv = np.triu(inv) + np.triu(inv, 1).T
             self._cinv = inv
         return self._cinv
 
-    def capacitance_inverse_diag(self, cols: IntArray) -> FloatArray:
-        """``diag(C^-1)`` at ``cols`` only, by triangular solves (O(k^2) per column)."""
+    @property
+    def weighted_loadings(self) -> sp.csr_matrix:
+        """``D^-1 B``, canonical CSR: row i is the ``w_i`` of :meth:`precision_diag`."""
+        return self._bw
+
+    def inverse_at_hand(self) -> bool:
+        """Whether ``diag(C^-1)`` is known (then it costs nothing more)."""
+        return self._cinv is not None or self._cinv_diag is not None
+
+    def capacitance_inverse_diag(self, cols: IntArray | None = None) -> FloatArray:
+        """``diag(C^-1)``, at ``cols`` only or (``None``) at every factor.
+
+        A few columns cost one triangular solve each (O(k^2)); many, one inversion of the
+        Cholesky factor (``dtrtri``, O(k^3 / 3), half the work of ``C^-1``), cached:
+        ``(C^-1)_jj`` is the squared norm of row j of ``U^-1``.
+        """
+        if self.k == 0:
+            return np.zeros(0 if cols is None else len(cols))
         if self._cinv is not None:
-            return np.diag(self._cinv)[cols].copy()
+            full = np.diag(self._cinv)
+            return (full if cols is None else full[cols]).copy()
+        if self._cinv_diag is None and (cols is None or len(cols) > self.k // 8):
+            inv, info = sla.lapack.dtrtri(self._upper, lower=0)
+            if info != 0:
+                raise AssessmentError(f"inverting the factor matrix failed (LAPACK info {info})")
+            for j in range(self.k - 1):
+                inv[j + 1 :, j] = 0.0  # dtrtri leaves the other triangle as it found it
+            self._cinv_diag = np.einsum("ij,ij->i", inv, inv)
+        if self._cinv_diag is not None:
+            return self._cinv_diag.copy() if cols is None else self._cinv_diag[cols]
+        assert cols is not None
         e = np.zeros((self.k, len(cols)))
         e[cols, np.arange(len(cols))] = 1.0
         w = self._lower_solve(e)
@@ -161,10 +194,9 @@ class FactorCovariance:
             out = 1.0 / self.d
             return out if rows is None else out[rows]
         if rows is not None and self._cinv is None:
-            w = self._bw[rows].toarray().T  # (k, m)
-            z = self._lower_solve(w)
+            z = self._lower_solve(self._bw[rows].toarray().T)  # (k, m)
             return np.asarray(1.0 / self.d[rows] - np.einsum("ij,ij->j", z, z), dtype=np.float64)
-        quad = _row_quadratic_forms(self._bw, self.capacitance_inverse())
+        quad = _row_quadratic_forms(self._bw, self._inverse_upper())
         out = 1.0 / self.d - quad
         return out if rows is None else out[rows]
 
@@ -207,7 +239,8 @@ def _row_pairs(w: sp.csr_matrix) -> Iterator[_RowPairs]:
 def _row_quadratic_forms(w: sp.csr_matrix, m: FloatArray) -> FloatArray:
     """``q_i = w_i^T M w_i`` for each row ``w_i`` of a sparse matrix and a symmetric ``M``.
 
-    Costs O(sum_i s_i^2); off-diagonal pairs are visited once and counted twice.
+    Costs O(sum_i s_i^2); off-diagonal pairs are visited once and counted twice. Only the upper
+    triangle of ``M`` (row <= column) is read: ``w`` is canonical CSR.
     """
     out = np.zeros(w.shape[0])
     cols, vals = w.indices, w.data

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from neurath._errors import ManifestError
-from neurath._files import iter_jsonl, parse_json, parse_yaml, read_user_text
+from neurath._files import (
+    DEFAULT_MAX_BYTES,
+    MAX_LINES,
+    iter_jsonl,
+    parse_json,
+    parse_yaml,
+    read_user_text,
+)
 from neurath.evidence._model import Finding, Manifest, check_references
 from neurath.evidence._model_v2 import FindingV2, ManifestV2, check_components
 
@@ -16,10 +25,7 @@ AnyManifest = Manifest | ManifestV2
 """A manifest of either format version: 1 (one expectation per hypothesis) or 2 (per
 mechanism component)."""
 
-_READS: dict[int, tuple[type[Manifest] | type[ManifestV2], type[Finding]]] = {
-    1: (Manifest, Finding),
-    2: (ManifestV2, FindingV2),
-}
+_READS: dict[int, type[Manifest] | type[ManifestV2]] = {1: Manifest, 2: ManifestV2}
 
 _UNION_BRANCHES = ("float", "tuple[float, float]", "int", "str", "list[str]", "dict[str,float]")
 
@@ -38,10 +44,14 @@ def load_manifest(path: str | Path) -> AnyManifest:
             file, the finding and the field.
     """
     path = Path(path)
+    return manifest_from_data(read_manifest_document(path), file=str(path), base_dir=path.parent)
+
+
+def read_manifest_document(path: Path) -> Any:
+    """The parsed YAML or JSON document of the manifest file ``path`` (not yet validated)."""
     where = str(path)
     text = read_user_text(path, "manifest")
-    data = parse_json(text, where) if path.suffix.lower() == ".json" else parse_yaml(text, where)
-    return manifest_from_data(data, file=where, base_dir=path.parent)
+    return parse_json(text, where) if path.suffix.lower() == ".json" else parse_yaml(text, where)
 
 
 def manifest_from_data(
@@ -54,6 +64,25 @@ def manifest_from_data(
         file: Name used in error messages.
         base_dir: Folder that ``findings_file`` is relative to (default: the working directory).
     """
+    manifest = validate_header(data, file=file)
+    if manifest.findings_file is None:
+        return manifest
+    findings_path = Path(base_dir or ".") / manifest.findings_file
+    finding_model = FindingV2 if isinstance(manifest, ManifestV2) else Finding
+    extra = load_findings_file(findings_path, referenced_from=file, model=finding_model)
+    findings = [*manifest.findings, *extra]
+    try:
+        check_references(manifest.factors, findings)
+        if isinstance(manifest, ManifestV2):
+            check_components(manifest.components, [f for f in findings if isinstance(f, FindingV2)])
+    except ManifestError as exc:
+        in_file = any(f.id == exc.finding for f in extra)
+        raise _with_file(exc, str(findings_path) if in_file else file) from None
+    return manifest.model_copy(update={"findings": findings})
+
+
+def validate_header(data: Any, *, file: str | None = None) -> AnyManifest:
+    """The manifest document validated with its inline findings, ``findings_file`` not read."""
     if not isinstance(data, dict):
         raise ManifestError(
             f"a manifest must be a mapping of fields, got {type(data).__name__}", file=file
@@ -68,26 +97,32 @@ def manifest_from_data(
             file=file,
             field="version",
         )
-    model, finding_model = _READS[version]
     try:
-        manifest: AnyManifest = model.model_validate(data)
+        return _READS[version].model_validate(data)
     except ValidationError as exc:
         raise _manifest_error(exc, file=file, document=data) from None
     except ManifestError as exc:
         raise _with_file(exc, file) from None
-    if manifest.findings_file is None:
-        return manifest
-    findings_path = Path(base_dir or ".") / manifest.findings_file
-    extra = load_findings_jsonl(findings_path, referenced_from=file, model=finding_model)
-    findings = [*manifest.findings, *extra]
-    try:
-        check_references(manifest.factors, findings)
-        if isinstance(manifest, ManifestV2):
-            check_components(manifest.components, [f for f in findings if isinstance(f, FindingV2)])
-    except ManifestError as exc:
-        in_file = any(f.id == exc.finding for f in extra)
-        raise _with_file(exc, str(findings_path) if in_file else file) from None
-    return manifest.model_copy(update={"findings": findings})
+
+
+def is_parquet(path: str | Path) -> bool:
+    """Whether a findings file is read as Parquet (by its suffix) rather than JSON Lines."""
+    return Path(path).suffix.lower() == ".parquet"
+
+
+def load_findings_file(
+    path: str | Path, *, referenced_from: str | None = None, model: type[Finding] = Finding
+) -> list[Finding]:
+    """Findings from a JSON Lines file, or from a Parquet file (``.parquet``; its schema is in
+    :mod:`neurath.evidence._bulk_parquet`), validated one by one as ``model``."""
+    if not is_parquet(path):
+        return load_findings_jsonl(path, referenced_from=referenced_from, model=model)
+    from neurath.evidence._bulk_parquet import parquet_rows
+
+    where = str(path)
+    with named_by(referenced_from):
+        rows = parquet_rows(path, max_bytes=DEFAULT_MAX_BYTES, max_rows=MAX_LINES)
+        return [finding_from_data(data, where, row, model) for row, data in rows]
 
 
 def load_findings_jsonl(
@@ -100,19 +135,27 @@ def load_findings_jsonl(
     within the size and line limits, strict JSON (no duplicate keys, NaN or infinities).
     """
     where = str(path)
-    hint = f" (named by findings_file in {referenced_from})" if referenced_from else ""
-    findings: list[Finding] = []
+    with named_by(referenced_from):
+        return [
+            finding_from_data(data, where, lineno, model)
+            for lineno, data in iter_jsonl(path, "findings")
+        ]
+
+
+@contextmanager
+def named_by(referenced_from: str | None) -> Iterator[None]:
+    """Add to a findings file's file-level errors (missing, too large...) the manifest that
+    named it."""
     try:
-        for lineno, data in iter_jsonl(path, "findings"):
-            findings.append(_finding_from_data(data, where, lineno, model))
+        yield
     except ManifestError as exc:
-        if exc.line is not None or exc.finding is not None or not hint:
+        if exc.line is not None or exc.finding is not None or not referenced_from:
             raise
+        hint = f" (named by findings_file in {referenced_from})"
         raise ManifestError(exc.reason + hint, file=exc.file) from None
-    return findings
 
 
-def _finding_from_data(data: Any, where: str, lineno: int, model: type[Finding]) -> Finding:
+def finding_from_data(data: Any, where: str, lineno: int, model: type[Finding]) -> Finding:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
