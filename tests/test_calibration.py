@@ -133,3 +133,27 @@ def test_naive_aggregator_is_overconfident_on_the_same_worlds(
         scored_worlds["engine"], y
     )
     assert auroc(scored_worlds["naive"], y) < auroc(scored_worlds["engine"], y)
+
+
+def test_a_separation_within_the_organisms_sampling_noise_is_no_separation() -> None:
+    """One calibration organism per hypothesis and a statistic that does not tell them apart:
+    a difference of means of 1.8 standard errors is noise, not an expected value to read
+    findings by; 3 standard errors is kept."""
+    from neurath.experiments import fit_calibration
+    from neurath.experiments._result import ExperimentResult, Statistic
+    from neurath.models._target import ModelCard
+
+    def result(value: float) -> ExperimentResult:
+        stat = Statistic(value=value, se=0.02, n=80)
+        return ExperimentResult(
+            experiment="capability_context",
+            target=ModelCard(id="x", backend="local"),
+            statistic="accuracy_drop_in_context",
+            statistics={"accuracy_drop_in_context": stat},
+        )
+
+    labels = {"a": False, "s": True}
+    for drop, kept in ((0.0509, "unseparated"), (0.0849, "fitted")):
+        cal = fit_calibration({"a": [result(0.0)], "s": [result(drop)]}, labels, suite="k")
+        fit = cal.fit_for("capability_context", "accuracy_drop_in_context")
+        assert fit is not None and fit.source == kept, (drop, fit)

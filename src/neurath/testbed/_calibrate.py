@@ -164,7 +164,8 @@ def calibration_key(
             # 3: organisms named by their aliases in the store with this key.
             # 4 (5 with aliases): experiments no calibration organism could run are recorded
             # as uncalibrated. 7 (6): a probe's scores of a kind's only organism left out.
-            "format": 7 if store_key else 6,
+            # 9 (8): a separation within two standard errors is no separation.
+            "format": 9 if store_key else 8,
             **({"store_key": store_key} if store_key else {}),
             # Per-mechanism fits and the v2 common cause, for this declared novel chance.
             **({"novel": novel} if novel is not None else {}),
