@@ -8,9 +8,7 @@ separation, ``z = (y - mu(h)) / |Delta|``, the shared-factor model says the cova
 experiments' residuals across organisms is the sum of the squared scales of the factors they
 share; non-negative least squares over all pairs estimates those squares. Factors no pair
 identifies keep their defaults; method factors, which load on one finding each, are set to 0
-because their variance is already in ``extra_sd``.
-
-The file is versioned; findings made with it name its id.
+because their variance is already in ``extra_sd``. The file is versioned; findings name its id.
 """
 
 from __future__ import annotations
@@ -35,9 +33,8 @@ from neurath.experiments._result import ExperimentResult, FactorUse
 CALIBRATION_VERSION = 1
 MIN_SEPARATION = 1e-3
 SEPARATION_Z = 2.0
-"""A fitted separation counts only if it is at least this many standard errors of the
-calibration organisms' sampling noise: a difference of means that noise could make (one
-organism per hypothesis, a statistic that does not measure their difference) is not evidence."""
+"""A separation counts only beyond this many standard errors of the calibration organisms'
+sampling noise: a difference of means that noise could make is not evidence."""
 
 
 class StatisticFit(BaseModel):
@@ -337,9 +334,8 @@ def _fit_statistics(
         extra = float(np.sqrt(max(0.0, sum(x * x for x in resid) / dof - se2)))
         source: Literal["fitted", "unseparated"] = "fitted"
         declared_sign = np.sign(info.declared[0] - info.declared[1])
-        # The sampling error of the difference of the two means. Spread between organisms of
-        # one hypothesis is left out: kinds of schemer differ (version 2 fits them apart), and
-        # extra_sd already carries that spread into every finding.
+        # The difference's sampling error; spread between organisms of one hypothesis is left
+        # out (version 2 fits kinds apart; extra_sd carries it into every finding).
         noise = float(np.sqrt(sum(se2 / len(groups[h]) for h in (False, True))))
         if (
             abs(mu[False] - mu[True]) < max(MIN_SEPARATION, SEPARATION_Z * noise)
@@ -348,10 +344,9 @@ def _fit_statistics(
             # The calibration organisms do not show the effect the experiment is built to
             # measure (or show it reversed): its findings carry no evidence with this fit.
             notes.append(
-                f"{key}: calibration organisms show no separation in the declared direction "
-                f"beyond {SEPARATION_Z:g} standard errors (not scheming {mu[False]:.3f}, "
-                f"scheming {mu[True]:.3f}, se of the difference {noise:.3f}); its findings "
-                "are left out"
+                f"{key}: no separation in the declared direction beyond {SEPARATION_Z:g} se "
+                f"(not scheming {mu[False]:.3f}, scheming {mu[True]:.3f}, se {noise:.3f}); "
+                "its findings are left out"
             )
             source = "unseparated"
         fits[key] = StatisticFit(
