@@ -251,7 +251,7 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tiny_run, battery_suite, t
     audit = runs / "killed" / "audit.jsonl"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
-        if audit.exists() and audit.read_text().count('"action":"result"') >= 6:
+        if audit.exists() and audit.read_text().count('"action":"result"') >= 12:
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the run finished before it could be killed"
