@@ -23,19 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from neurath import Finding, Ledger
+from tests.test_ledger_integrity import _finding
 
-
-def _finding(fid: str) -> Finding:
-    return Finding.model_validate(
-        {
-            "id": fid,
-            "experiment": "probe",
-            "value": 0.1,
-            "se": 0.1,
-            "expected": {"not_scheming": 0.0, "scheming": 1.0},
-        }
-    )
+from neurath import Ledger
 
 
 def _writer(url: str, who: str, count: int, start: mp.synchronize.Event) -> None:

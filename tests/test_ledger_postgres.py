@@ -18,12 +18,12 @@ from click.testing import CliRunner
 
 import neurath.cli._assess  # registers the commands used here
 import neurath.cli._ledger  # noqa: F401
-from neurath import Finding, Ledger, LedgerError, load_manifest
+from neurath import Ledger, LedgerError, load_manifest
 from neurath.cli._main import cli
 from neurath.evidence import verify_ledger
 
 from ._postgres_server import fresh_database
-from .test_ledger_integrity import fill
+from .test_ledger_integrity import _finding, fill
 from .test_manifest import SPEC_V1
 
 
@@ -37,18 +37,6 @@ def manifest(tmp_path: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def db(postgres_url: str) -> str:
     return fresh_database(postgres_url)
-
-
-def _finding(fid: str) -> Finding:
-    return Finding.model_validate(
-        {
-            "id": fid,
-            "experiment": "probe",
-            "value": 0.1,
-            "se": 0.1,
-            "expected": {"not_scheming": 0.0, "scheming": 1.0},
-        }
-    )
 
 
 def _raw(url: str) -> psycopg.Connection:

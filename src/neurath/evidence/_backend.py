@@ -125,7 +125,8 @@ def check_migrated(conn: Connection, where: str, names: list[str]) -> None:
         return
     if "_neurath_migrations" not in _postgres.tables(conn):
         raise LedgerError(f"cannot open ledger {where}: no neurath ledger there")
-    missing = [n for n in names if n not in set(applied_migrations(conn))]
+    applied = set(applied_migrations(conn))
+    missing = [n for n in names if n not in applied]
     if missing:
         raise LedgerError(
             f"ledger {where} lacks migration {missing[0]}: an older ledger, or one whose chain "

@@ -124,10 +124,13 @@ def insert(conn: Any, table: str, values: Mapping[str, object]) -> int:
 def backfill(conn: Any) -> None:
     """Chain the rows an older ledger holds, table by table in id order (migration 0004)."""
     if isinstance(conn, sqlite3.Connection):
-        query = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        present = {
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
     else:
-        query = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
-    present = {r[0] for r in conn.execute(query)}
+        from neurath.evidence._postgres import tables
+
+        present = tables(conn)
     chained = {(str(t), int(i)) for t, i in conn.execute("SELECT tbl, row_id FROM chain")}
     for table in DATA_TABLES:
         if table not in present:
