@@ -8,8 +8,9 @@
     ├── AssessmentError          the engine cannot assess the evidence as given
     ├── AuditError               an audit log is broken: tampered, truncated or unreadable
     ├── ExperimentError          an unknown experiment, a bad parameter, an unusable target
-    └── ResearchError            a research run cannot do what was asked
-        └── BudgetExceeded       an action would overspend the run's budget
+    ├── ResearchError            a research run cannot do what was asked
+    │   └── BudgetExceeded       an action would overspend the run's budget
+    └── ReviewError              a human review cannot be taken as given
 
 Library code raises these; only the CLI turns them into a one-line message and exit code 2.
 """
@@ -113,3 +114,8 @@ class BudgetExceeded(ResearchError):
     def __init__(self, resource: str, needed: int, left: int) -> None:
         self.resource, self.needed, self.left = resource, needed, left
         super().__init__(f"needs about {needed} {resource} but {left} are left of the budget")
+
+
+class ReviewError(NeurathError):
+    """A human review cannot be taken: an unknown item, a second review of the same item, a
+    verdict or reason missing."""

@@ -15,7 +15,7 @@ from neurath.evidence._model import (
     point_value,
 )
 from neurath.evidence._model_v2 import Component, ComponentExpectation, FindingV2, ManifestV2
-from neurath.evidence._reading import Anchor
+from neurath.evidence._reading import Anchor, StoredReview
 from neurath.evidence._verify import LedgerReport
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "Manifest",
     "ManifestV2",
     "StoredAssessment",
+    "StoredReview",
     "ledger_exists",
     "load_findings_jsonl",
     "load_manifest",

@@ -22,10 +22,13 @@ DATA_TABLES: tuple[str, ...] = (
     "manifest_findings",
     "assessments",
     "anchors",
+    "reviews",
 )
 """Every table that holds records, in the order an old ledger's rows are chained."""
 
-KEYED_TABLES: frozenset[str] = frozenset({"manifests", "findings", "assessments", "anchors"})
+KEYED_TABLES: frozenset[str] = frozenset(
+    {"manifests", "findings", "assessments", "anchors", "reviews"}
+)
 """Tables with an ``id INTEGER PRIMARY KEY``: their chain entries name a stable row id.
 (``manifest_findings`` rows are keyed by manifest and position, which their content holds.)"""
 

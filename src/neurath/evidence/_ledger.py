@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from neurath._errors import LedgerError
 from neurath.evidence._assessment import Assessment
@@ -37,8 +38,9 @@ from neurath.evidence._migrations import MIGRATIONS, Migration
 from neurath.evidence._model import Finding, Manifest
 from neurath.evidence._model_v2 import ManifestV2
 from neurath.evidence._reading import LedgerReader, LedgerRecord, StoredAssessment
+from neurath.evidence._reviews import check_review, insert_review
 from neurath.evidence._sqlite import now, sqlite_path
-from neurath.evidence._verify import LedgerReport, checked_finding
+from neurath.evidence._verify import LedgerReport, check_against, checked_finding
 
 __all__ = ["Ledger", "LedgerRecord", "StoredAssessment", "default_author", "sqlite_path"]
 
@@ -207,7 +209,7 @@ class Ledger(LedgerReader):
                         f"manifest {manifest_id} already has finding {finding.id!r} (record "
                         f"{taken[0]}); record a correction of it instead"
                     )
-                _check_against(header, finding)
+                check_against(header, finding)
             return self._insert_finding(
                 conn, manifest_id, target, finding, self.author, source=source, audit=audit_entry
             )
@@ -247,7 +249,7 @@ class Ledger(LedgerReader):
                     "correct that one instead"
                 )
             if manifest_id is not None:
-                _check_against(self._header(conn, manifest_id), finding)
+                check_against(self._header(conn, manifest_id), finding)
             return self._insert_finding(
                 conn,
                 manifest_id,
@@ -288,6 +290,13 @@ class Ledger(LedgerReader):
         }
         with self._write() as conn:
             return insert(conn, "anchors", values)
+
+    def record_review(self, **review: Any) -> tuple[int, bool]:
+        """Record one human review; see :func:`neurath.evidence._reviews.insert_review` for
+        the fields. Returns its id and whether the same submission was already recorded."""
+        checked = check_review(**review)
+        with self._write() as conn:
+            return insert_review(conn, checked)
 
     def _insert_manifest(
         self,
@@ -385,13 +394,3 @@ def verify_ledger(url: str | Path) -> LedgerReport:
     """Open the ledger at ``url`` (which must exist) and :meth:`~Ledger.verify` it."""
     with Ledger(url, create=False, migrate=False) as ledger:
         return ledger.verify()
-
-
-def _check_against(header: Manifest | ManifestV2, finding: Finding) -> None:
-    known = {f.id for f in header.factors}
-    unknown = sorted(set(finding.factors) - known)
-    if unknown:
-        raise LedgerError(
-            f"finding {finding.id!r} names factor(s) {', '.join(unknown)} that manifest of "
-            f"{header.target!r} does not define"
-        )

@@ -224,4 +224,46 @@ CREATE INDEX anchors_by_run ON anchors(run_id);
         + _pg_append_only("chain")
         + _pg_append_only("anchors"),
     ),
+    Migration(
+        "0005_reviews",
+        """
+-- Human reviews of AI research outputs (neurath.review): who judged which item, in which mode,
+-- the verdict, the AI's verdict the item carried and why. ``submission`` is the reviewer's
+-- one-time form nonce: a retried request records nothing twice. A reviewer judges an item once.
+CREATE TABLE reviews (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id TEXT NOT NULL,
+    reviewer TEXT NOT NULL,
+    pool TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    verdict INTEGER NOT NULL,
+    ai_verdict INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    item TEXT NOT NULL,
+    submission TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX reviews_once ON reviews(item_id, reviewer);
+CREATE INDEX reviews_by_reviewer ON reviews(reviewer);
+"""
+        + _append_only("reviews"),
+        postgres="""
+CREATE TABLE reviews (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    item_id TEXT NOT NULL,
+    reviewer TEXT NOT NULL,
+    pool TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    verdict BIGINT NOT NULL,
+    ai_verdict BIGINT NOT NULL,
+    reason TEXT NOT NULL,
+    item TEXT NOT NULL,
+    submission TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX reviews_once ON reviews(item_id, reviewer);
+CREATE INDEX reviews_by_reviewer ON reviews(reviewer);
+"""
+        + _pg_append_only("reviews"),
+    ),
 )

@@ -17,8 +17,10 @@ from neurath.evidence._model import Finding, Manifest, check_references
 from neurath.evidence._model_v2 import ManifestV2, header_from_json
 from neurath.evidence._verify import LedgerReport, parse_finding, verify, why
 
-_COUNTED = ("manifests", "findings", "assessments", "anchors")
-_RECORD_COLUMNS = "id, body, target, manifest_id, author, created_at, supersedes, reason, source"
+_COUNTED = ("manifests", "findings", "assessments", "anchors", "reviews")
+_RECORD_COLUMNS = (
+    "id, body, target, manifest_id, author, created_at, supersedes, reason, source, audit_entry"
+)
 
 
 class LedgerRecord(NamedTuple):
@@ -37,6 +39,8 @@ class LedgerRecord(NamedTuple):
     """Why the correction was made."""
     source: str | None = None
     """What made it (``neurath run <id>``), where recorded."""
+    audit_entry: str | None = None
+    """The hash of the run's audit entry it came from, where recorded."""
 
 
 class StoredAssessment(NamedTuple):
@@ -58,6 +62,31 @@ class Anchor(NamedTuple):
     signature: str | None
     author: str
     created_at: str
+
+
+class StoredReview(NamedTuple):
+    """One human review of an AI research output (:mod:`neurath.review`), as recorded."""
+
+    id: int
+    item_id: str
+    reviewer: str
+    pool: str
+    mode: str
+    """``approval`` (the AI's verdict shown first) or ``commit_first`` (shown after)."""
+    verdict: bool
+    """The reviewer's answer to the item's question."""
+    ai_verdict: bool
+    """The AI's answer the item carried."""
+    reason: str
+    item: str
+    """The item as the reviewer was shown it (JSON)."""
+    submission: str
+    created_at: str
+
+
+_REVIEW_COLUMNS = (
+    "id, item_id, reviewer, pool, mode, verdict, ai_verdict, reason, item, submission, created_at"
+)
 
 
 class LedgerReader:
@@ -143,8 +172,9 @@ class LedgerReader:
                 SELECT CAST(? AS BIGINT) UNION SELECT f.id FROM findings f
                 JOIN fwd ON f.supersedes = fwd.id
             )
-            SELECT id, body, target, manifest_id, author, created_at, supersedes, reason, source
-            FROM findings WHERE id IN (SELECT id FROM back UNION SELECT id FROM fwd) ORDER BY id
+            SELECT id, body, target, manifest_id, author, created_at, supersedes, reason, source,
+            audit_entry FROM findings
+            WHERE id IN (SELECT id FROM back UNION SELECT id FROM fwd) ORDER BY id
             """,
             (record_id, record_id),
         )
@@ -229,8 +259,25 @@ class LedgerReader:
             sql, args = sql + " WHERE run_id = ?", (run_id,)
         return [Anchor(*r) for r in self._rows(sql + " ORDER BY id", args)]
 
+    def reviews(
+        self, *, reviewer: str | None = None, item_id: str | None = None
+    ) -> list[StoredReview]:
+        """Reviews recorded (by ``reviewer``, of ``item_id``), oldest first."""
+        sql, args = f"SELECT {_REVIEW_COLUMNS} FROM reviews WHERE 1 = 1", []
+        if reviewer is not None:
+            sql += " AND reviewer = ?"
+            args.append(reviewer)
+        if item_id is not None:
+            sql += " AND item_id = ?"
+            args.append(item_id)
+        return [
+            StoredReview(r[0], r[1], r[2], r[3], r[4], bool(r[5]), bool(r[6]), *r[7:])
+            for r in self._rows(sql + " ORDER BY id", args)
+        ]
+
     def count(self, table: str) -> int:
-        """Number of records in ``manifests``, ``findings``, ``assessments`` or ``anchors``."""
+        """Number of records in ``manifests``, ``findings``, ``assessments``, ``anchors`` or
+        ``reviews``."""
         if table not in _COUNTED:
             raise LedgerError(f"no table {table!r}; choose {', '.join(_COUNTED)}")
         return int(self._rows(f"SELECT COUNT(*) FROM {table}")[0][0])

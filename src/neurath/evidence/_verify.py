@@ -235,3 +235,14 @@ def _check_bodies(conn: Any) -> None:
             raise LedgerError(
                 f"assessment {assessment_id}: not a valid assessment: {why(exc)}"
             ) from None
+
+
+def check_against(header: Any, finding: Finding) -> None:
+    """Refuse a finding naming a factor the manifest (``header``) does not define."""
+    known = {f.id for f in header.factors}
+    unknown = sorted(set(finding.factors) - known)
+    if unknown:
+        raise LedgerError(
+            f"finding {finding.id!r} names factor(s) {', '.join(unknown)} that manifest of "
+            f"{header.target!r} does not define"
+        )
