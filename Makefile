@@ -26,9 +26,11 @@ examples: $(STAMP)
 	@for f in examples/*.yaml; do echo "== $$f"; $(BIN)/neurath assess "$$f" || exit $$?; done
 
 ## test: the whole test suite (what CI runs); the ledger tests start a throwaway PostgreSQL
-## server, whose programs scripts/ensure-postgresql installs where they are missing
+## server, whose programs scripts/ensure-postgresql installs where they are missing; the
+## dashboard's browser test drives Debian's chromium, which scripts/ensure-chromium installs
 test: $(STAMP)
 	scripts/ensure-postgresql
+	scripts/ensure-chromium
 	$(BIN)/python -m pytest -q
 
 ## check: lint and type-check the package
