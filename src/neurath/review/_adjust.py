@@ -5,13 +5,16 @@ The run's manifest is changed only where reviews say so, then assessed again as 
 - a finding whose reading the reviewers judge wrong (P(AI wrong | votes) > 0.5) stops counting;
 - a trigger judged a fake honeypot stops counting: its adversarial finding's rate loses it
   (``k / n`` becomes ``(k - 1) / n``, with the rate's own standard error);
-- a finding the reviewers let stand now rests on their judgement too: it loads on each
-  reviewing pool's ``raters`` factor (``raters:review-<pool>``), at the pool's measured scale
-  (:func:`neurath.review._calibration.pool_scales`). A careless pool's approvals are a large
-  shared error; a careful pool's a small one.
+- a finding whose value the reviewers changed (its triggers) now rests on their judgement:
+  it loads on each such pool's ``raters`` factor (``raters:review-<pool>``) at the pool's
+  measured scale (:func:`neurath.review._calibration.pool_scales`), so a pool's systematic
+  errors are shared by everything it changed.
 
 Votes are weighed by each reviewer's measured rates (:func:`~neurath.review._calibration.
-p_ai_wrong`); a reviewer with no gold record weighs nothing and changes nothing.
+p_ai_wrong`): a reviewer with no gold record, or one who approves whatever the AI says,
+carries no information and changes nothing, however many reviews they make. Findings the
+reviewers let stand are left as they are: an approval adds no evidence the finding did not
+already carry.
 """
 
 from __future__ import annotations
@@ -124,10 +127,7 @@ def reviewed_assessment(
             dropped[o.finding_id] = f"P(AI wrong) {o.p_ai_wrong:.2f}"
         elif o.overturned and item.kind == "trigger" and item.ai_verdict:
             lost[o.finding_id].append(item.subject)
-        else:  # let stand (a trigger judged fake still leaves its finding resting on the pool)
-            loads[o.finding_id].update(o.pools)
-        if o.overturned and item.kind == "trigger" and item.ai_verdict:
-            loads[o.finding_id].update(o.pools)
+            loads[o.finding_id].update(o.pools)  # its new value rests on the pool's judgement
     changes: list[str] = []
     findings: list[Any] = []
     for f in ev.manifest.findings:
@@ -168,8 +168,8 @@ def reviewed_assessment(
         after = assess(manifest, seed=ev.seed)
         for p in used:
             changes.append(
-                f"findings the {p!r} pool let stand load on raters:review-{p} "
-                f"(scale {scales.get(p, 1.0):.2f})"
+                f"findings the {p!r} pool changed load on raters:review-{p} "
+                f"(scale {scales.get(p, 1.0):.2f}, its measured false-approval bound)"
             )
     return ReviewedAssessment(
         run_id=run_id,
