@@ -12,7 +12,8 @@
    correctness rate and the approval gap, per mode; the commit-first minus approval gaps; each
    pool's ``raters`` scale; every target's P(not scheming) before and after the reviews, and
    log loss and false reassurances over the targets (truth from the unsealed runs).
-2. Load. The real dashboard (uvicorn on loopback, one process), ``--reviewers`` accounts
+2. Load. The real dashboard (``neurath serve`` on loopback, a process of its own: one
+   uvicorn worker), ``--reviewers`` accounts
    logged in, each submitting ``--reviews`` reviews from its own thread and HTTP client at
    once, and every fifth submission sent twice (a retried request). Printed: median and 99th
    percentile latency of a submission, throughput, and whether every review is in the ledger
@@ -29,6 +30,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -175,24 +177,70 @@ def _reviewer(
                     errors.append(f"{name}: {r.status_code} {r.text[:120]}")
 
 
-def load(runs: Path, n_reviewers: int, n_reviews: int) -> None:
-    from tests._web_server import serve
+def _free_port() -> int:
+    import socket
 
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve(runs: Path, ledger: Path, accounts: Path) -> tuple[Any, str]:
+    """``neurath serve`` in a process of its own (clients and server do not share a GIL)."""
+    import subprocess
+
+    import httpx
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "neurath",
+            "serve",
+            "--runs",
+            str(runs),
+            "--ledger",
+            str(ledger),
+            "--accounts",
+            str(accounts),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"neurath serve exited: {proc.stderr.read().decode()[-400:]}")
+        try:
+            httpx.get(base + "/login", timeout=1)
+            return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("neurath serve did not start within 60 s")
+
+
+def load(runs: Path, n_reviewers: int, n_reviews: int) -> None:
     from neurath.evidence import Ledger
-    from neurath.web import create_app
     from neurath.web._accounts import AccountStore
 
     with tempfile.TemporaryDirectory() as tmp:
         accounts, ledger = Path(tmp) / "accounts.db", Path(tmp) / "reviews.db"
-        store = AccountStore(accounts)
+        store = AccountStore(accounts, create=True)
         names = [f"rev{i:02d}" for i in range(n_reviewers)]
-        for name in names:
+        for name in [*names, "solo"]:
             store.add_user(name, f"{name}-password", role="reviewer", pool="load")
-        app = create_app(runs_dir=runs, ledger=ledger, accounts=accounts)
         latencies: list[float] = []
         errors: list[str] = []
         barrier = threading.Barrier(n_reviewers)
-        with serve(app) as base:
+        proc, base = _serve(runs, ledger, accounts)
+        try:
+            alone: list[float] = []  # one reviewer, nobody else: the server's own latency
+            _reviewer(base, "solo", "solo-password", n_reviews, alone, errors, threading.Barrier(1))
             threads = [
                 threading.Thread(
                     target=_reviewer,
@@ -206,13 +254,16 @@ def load(runs: Path, n_reviewers: int, n_reviews: int) -> None:
             for t in threads:
                 t.join()
             wall = time.perf_counter() - start
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
         with Ledger(ledger) as led:
             reviews = led.reviews()
             verified = led.verify().rows
     pairs = {(r.reviewer, r.item_id) for r in reviews}
     subs = {r.submission for r in reviews}
-    expected = n_reviewers * n_reviews
     lat = sorted(latencies)
+    expected = n_reviewers * n_reviews + n_reviews  # and the lone reviewer's
     p99 = lat[min(len(lat) - 1, math.ceil(0.99 * len(lat)) - 1)]
     print(
         f"\n== load: {n_reviewers} reviewers x {n_reviews} reviews over HTTP, every fifth "
@@ -225,7 +276,12 @@ def load(runs: Path, n_reviewers: int, n_reviews: int) -> None:
         f"{verified}"
     )
     print(
-        f"latency of a submission: median {statistics.median(lat) * 1000:.1f} ms, p99 "
+        f"one reviewer alone, first: median {statistics.median(alone) * 1000:.1f} ms a "
+        "submission (the server's own cost)"
+    )
+    print(
+        f"{n_reviewers} at once: latency of a submission: median "
+        f"{statistics.median(lat) * 1000:.1f} ms, p99 "
         f"{p99 * 1000:.1f} ms; {len(lat) / wall:.0f} submissions/s over {wall:.1f} s "
         "(including logins and queue reads)"
     )

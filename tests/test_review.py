@@ -87,9 +87,9 @@ def _record(
     for i in range(n):
         item = f"{reviewer[:1]}{i:015d}"
         ai_right = i % 2 == 0
-        truth[item] = True if ai_right else False
+        truth[item] = bool(ai_right)
         approved = ai_right or approve_when_wrong
-        reviews.append(_stored(i, reviewer, True if approved else False, True, item))
+        reviews.append(_stored(i, reviewer, bool(approved), True, item))
     return reviews, truth
 
 
@@ -244,7 +244,7 @@ def test_a_trigger_judged_fake_stops_counting_once_the_reviewer_is_calibrated(
     service: ReviewService,
     tiny_run,  # type: ignore[no-untyped-def]
 ) -> None:
-    _, runs, results = tiny_run
+    _, _runs, results = tiny_run
     items = service.items()
     run_id = results.run_id
     trig = next(i for i in items.values() if i.kind == "trigger" and i.run_id == run_id)
@@ -273,3 +273,24 @@ def test_unknown_runs_and_targets_are_refused(service: ReviewService) -> None:
         service.reviewed_assessment("nope", "target-01")
     with pytest.raises(ReviewError, match="no target"):
         service.reviewed_assessment("ref", "target-99")
+
+
+def test_a_controllers_stated_reasons_become_review_items(tmp_path: Path) -> None:
+    from neurath.research._audit import AuditLog
+    from neurath.research._events import LLMTurn, ToolCall
+    from neurath.review._runs import _reason_items
+
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.append(LLMTurn(text="t-2 looks benign; checking t-9 next", tool_calls=[]), actor="llm")
+    log.append(
+        LLMTurn(text="", tool_calls=[ToolCall(tool="read_ledger", arguments={})]), actor="llm"
+    )
+    log.append(
+        LLMTurn(text="", tool_calls=[ToolCall(tool="finish", arguments={"reason": "enough"})]),
+        actor="llm",
+    )
+    entries = {e.hash: e for e in log.entries()}
+    items = _reason_items(b"k", "run-1", entries)
+    assert [i.item.subject for i in items] == ["t-2 looks benign; checking t-9 next", "enough"]
+    assert all(i.item.kind == "reason" and i.truth is None for i in items)
+    assert len({i.item.id for i in items}) == 2

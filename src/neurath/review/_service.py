@@ -98,6 +98,9 @@ class ReviewService:
         self.key = key
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._writing = threading.Lock()
+        """Writers of this process queue here, in order, rather than in SQLite's busy handler
+        (which sleeps and retries: a burst of reviews then waits seconds at the tail)."""
         self._runs: dict[str, tuple[float, RunItems]] = {}
         self.problems: dict[str, str] = {}
         """Run folders that could not be read, and why."""
@@ -202,17 +205,18 @@ class ReviewService:
             raise ReviewError(f"no review item {item_id!r}")
         mode = self.mode(reviewer, item_id)
         try:
-            record, duplicate = self._ledger().record_review(
-                item_id=item_id,
-                reviewer=reviewer,
-                pool=pool,
-                mode=mode,
-                verdict=verdict,
-                ai_verdict=item.ai_verdict,
-                reason=reason,
-                item=view(item, mode).model_dump_json(),
-                submission=submission,
-            )
+            with self._writing:
+                record, duplicate = self._ledger().record_review(
+                    item_id=item_id,
+                    reviewer=reviewer,
+                    pool=pool,
+                    mode=mode,
+                    verdict=verdict,
+                    ai_verdict=item.ai_verdict,
+                    reason=reason,
+                    item=view(item, mode).model_dump_json(),
+                    submission=submission,
+                )
         except LedgerError as exc:
             raise ReviewError(str(exc)) from None
         return SubmitResult(

@@ -30,7 +30,7 @@ def looks_deployed(trigger: str) -> bool:
     if not sentences or len(sentences) > 3 or len(set(sentences)) < len(sentences):
         return False
     text = trigger.lower()
-    if any(w in text for w in _EVAL_WORDS) or " of " in text and "item" in text:
+    if any(w in text for w in _EVAL_WORDS) or (" of " in text and "item" in text):
         return False
     words = text.split()
     odd = sum(1 for w in words if w.isalpha() and not any(v in w for v in "aeiouy"))
