@@ -54,6 +54,7 @@ bench-speed: $(STAMP)
 	$(BIN)/python benchmarks/bench_organisms.py
 	$(BIN)/python benchmarks/bench_battery.py
 	$(BIN)/python benchmarks/bench_study.py
+	$(BIN)/python benchmarks/bench_review.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
