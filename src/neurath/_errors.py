@@ -10,7 +10,8 @@
     ├── ExperimentError          an unknown experiment, a bad parameter, an unusable target
     ├── ResearchError            a research run cannot do what was asked
     │   └── BudgetExceeded       an action would overspend the run's budget
-    └── ReviewError              a human review cannot be taken as given
+    ├── ReviewError              a human review cannot be taken as given
+    └── SafetyCaseError          a safety case cannot be built from the runs given
 
 Library code raises these; only the CLI turns them into a one-line message and exit code 2.
 """
@@ -119,3 +120,8 @@ class BudgetExceeded(ResearchError):
 class ReviewError(NeurathError):
     """A human review cannot be taken: an unknown item, a second review of the same item, a
     verdict or reason missing."""
+
+
+class SafetyCaseError(NeurathError):
+    """A safety case cannot be built from what was given: an unfinished run, a run folder from
+    another version, a baseline on other targets."""
