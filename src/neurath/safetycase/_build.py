@@ -27,20 +27,16 @@ __all__ = ["build_case", "case_from_data", "resolve"]
 TOP = "If this scheme produced a scheming agent, the evaluation step would catch it"
 
 
-def _reviewed(run: RunData, reviews: str | None, accounts: Path | None) -> int:
-    """How many reviews in the ledger ``reviews`` are of this run's items (the item ids are
-    keyed with the accounts file's secret, as the dashboard keys them)."""
+def _reviewed(run: RunData, reviews: str | None, key: bytes | None) -> int:
+    """How many reviews in the ledger ``reviews`` are of this run's items (item ids keyed with
+    ``key``, as the dashboard that took the reviews keyed them)."""
     if reviews is None:
         return 0
     from neurath.evidence import Ledger
     from neurath.review._runs import run_items
     from neurath.review._service import DEFAULT_KEY
 
-    key = DEFAULT_KEY
-    if accounts is not None:
-        from neurath.web._accounts import AccountStore
-
-        key = AccountStore(accounts).item_key()
+    key = key or DEFAULT_KEY
     mine = {t.item.id for t in run_items(run.path, key).items}
     try:
         with Ledger(reviews, create=False) as ledger:
@@ -140,7 +136,7 @@ def build_case(
     baseline: Path | None = None,
     bench: Path | None = None,
     reviews: str | None = None,
-    accounts: Path | None = None,
+    review_key: bytes | None = None,
 ) -> SafetyCase:
     """A safety case for the scheme of the finished run ``runs[0]`` (further runs add their
     targets to the per-mechanism claims and their logs to the integrity claim).
@@ -149,7 +145,8 @@ def build_case(
         baseline: A run with less automation on the same suite: is less automation possible?
         bench: A ``bench.json`` holding a saboteur result (the sabotage claim's evidence).
         reviews: A ledger with human reviews (``neurath serve``): reviews of this run's items
-            make the scheme level 3; ``accounts`` holds the key its item ids were made with.
+            make the scheme level 3; ``review_key``: the key its item ids were made with (the
+            dashboard's, kept in its accounts file).
 
     Raises:
         SafetyCaseError: A run that is unfinished, not a run, or from another version; a
@@ -166,5 +163,5 @@ def build_case(
         except (OSError, ValueError, AttributeError) as exc:
             raise SafetyCaseError(f"{bench}: not a benchmark result: {exc}") from None
     return case_from_data(
-        data, baseline=base, saboteur=saboteur, reviewed=_reviewed(data[0], reviews, accounts)
+        data, baseline=base, saboteur=saboteur, reviewed=_reviewed(data[0], reviews, review_key)
     )
