@@ -124,6 +124,7 @@ def main() -> None:
         _ledger,
         _organisms,
         _run,
+        _safetycase,
         _serve,
         _validate,
     )

@@ -141,8 +141,20 @@ def write_report(run: RunFolder | str | Path) -> Path:
     entries = AuditLog(folder.audit_file).entries()
     calibration = load_calibration(folder.calibration_file)
     html = render_report(results, manifests, assessments, entries, calibration)
+    html = html.replace("</body></html>", _case_section(folder) + "</body></html>")
     folder.report_file.write_text(html, encoding="utf-8")
     return folder.report_file
+
+
+def _case_section(folder: RunFolder) -> str:
+    """The run's safety case in brief, with its diagram; or why there is none (a case that
+    cannot be built, SafetyCaseError or another deliberate error, never stops the report)."""
+    from neurath.safetycase import build_case, summary_html
+
+    try:
+        return summary_html(build_case([folder.path]))
+    except NeurathError as exc:
+        return f"<h2>Safety case</h2><p class='muted'>No safety case: {_e(exc)}</p>"
 
 
 def _controls_line(r: Any) -> str:
