@@ -191,6 +191,15 @@ def test_review_in_a_browser_changes_the_targets_assessment(
         page.goto(base + "/reviewers")
         assert "bea" in page.locator("table.calibration").inner_text()
         _shoot(page, shots, "reviewers")
+        page.goto(base + "/runs/ref")
+        page.click("a[href='/runs/ref/safetycase']")
+        page.wait_for_url(base + "/runs/ref/safetycase")
+        diagram = page.locator("img.case-diagram")
+        diagram.wait_for(state="visible")
+        page.wait_for_function("document.querySelector('img.case-diagram').complete")
+        assert diagram.evaluate("img => img.naturalWidth") > 600  # the drawing loaded
+        assert page.locator("table.claims tr").count() >= 10
+        _shoot(page, shots, "safetycase")
         admin.close()
     assert not watch.problems + watch_admin.problems, watch.problems + watch_admin.problems
     keep = os.environ.get("NEURATH_SCREENSHOTS")

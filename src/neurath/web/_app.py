@@ -33,7 +33,7 @@ def create_app(
         NeurathError: The runs folder or the accounts file is missing.
     """
     from neurath.review import ReviewService
-    from neurath.web import _api, _live, _login, _pages, _review
+    from neurath.web import _api, _case, _live, _login, _pages, _review
 
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
@@ -53,7 +53,7 @@ def create_app(
         env=make_env(),
         secure_cookies=secure_cookies,
     )
-    for module in (_login, _pages, _live, _review, _api):
+    for module in (_login, _pages, _live, _review, _api, _case):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")
     _errors(app)
