@@ -35,8 +35,9 @@ def observed(ev: EvidenceArrays, rng: np.random.Generator, scale: float = 1.0) -
 
 
 CHECKOUT = Path(__file__).resolve().parent.parent
-GUARDED = (".neurath", "runs")
-"""The checkout's folders a user's own runs and organisms live in: tests never touch them."""
+GUARDED = (".neurath", "runs", "examples")
+"""The checkout's folders a user's own runs and organisms live in, and the committed examples:
+tests never touch them."""
 
 
 def _snapshot() -> dict[str, tuple[int, int]]:
