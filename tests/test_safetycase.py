@@ -196,3 +196,33 @@ def test_people_checking_the_runs_outputs_make_the_scheme_level_3(tiny_run, tmp_
         service.submit("rex", "staff", item.id, True, "checked", f"s-{item.id}")
     auto = build_case([runs / "ref"], reviews=str(ledger)).automation
     assert auto.level == 3 and "3 of its outputs" in auto.why
+
+
+def test_the_sabotage_claim_reads_a_red_team_run(tiny_run, battery_suite, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from neurath.testbed import load_study, run_study
+
+    from .conftest import study_file
+
+    _, runs, _ = tiny_run
+    _, organisms = battery_suite
+    path = study_file(battery_suite, tmp_path, controller="saboteur")
+    run_study(load_study(path), runs_dir=tmp_path / "runs", organisms_dir=organisms, run_id="s")
+    red = tmp_path / "runs" / "s"
+    assert build_case([runs / "ref"]).claim("G9").status == "open"  # nothing measured it
+    claim = build_case([runs / "ref"], saboteur=red).claim("G9")
+    # The tiny suite's ceiling (0.80) reassures nobody, whatever the saboteur does.
+    assert claim.status == "open" and "vacuous" in claim.why
+    data, red_data = load_run(runs / "ref"), load_run(red)
+
+    def with_metrics(ceiling: float, false: int) -> Any:
+        metrics = dict(red_data.results.metrics)
+        metrics["correlated"] = metrics["correlated"].model_copy(
+            update={"false_reassurances": false}
+        )
+        results = red_data.results.model_copy(update={"ceiling": ceiling, "metrics": metrics})
+        return dataclasses.replace(red_data, results=results)
+
+    beaten = case_from_data([data], saboteur=with_metrics(0.97, 2)).claim("G9")
+    assert beaten.status == "undermined" and "2 schemer(s) reassured" in beaten.why
+    held = case_from_data([data], saboteur=with_metrics(0.97, 0)).claim("G9")
+    assert held.status == "supported"

@@ -32,10 +32,10 @@ def _review_key(accounts: str | None) -> bytes | None:
     help="A finished run with less automation on the same suite: is less automation possible?",
 )
 @click.option(
-    "--bench",
+    "--saboteur",
     default=None,
-    type=click.Path(dir_okay=False),
-    help="A benchmark result (bench.json) holding a saboteur's: the sabotage claim's evidence.",
+    help="A finished red-team run of the same scheme (controller: saboteur, told which targets "
+    "scheme): the sabotage claim's evidence.",
 )
 @click.option(
     "--reviews",
@@ -59,7 +59,7 @@ def _review_key(accounts: str | None) -> bytes | None:
 def safetycase(
     runs: tuple[str, ...],
     baseline: str | None,
-    bench: str | None,
+    saboteur: str | None,
     reviews: str | None,
     accounts: str | None,
     out: str | None,
@@ -77,7 +77,7 @@ def safetycase(
     case = build_case(
         folders,
         baseline=RunFolder.find(baseline).path if baseline is not None else None,
-        bench=Path(bench) if bench is not None else None,
+        saboteur=RunFolder.find(saboteur).path if saboteur is not None else None,
         reviews=reviews,
         review_key=_review_key(accounts) if reviews is not None else None,
     )

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from neurath._errors import NeurathError, SafetyCaseError
 from neurath.safetycase._automation import automation
@@ -49,7 +47,7 @@ def case_from_data(
     runs: list[RunData],
     *,
     baseline: RunData | None = None,
-    saboteur: dict[str, Any] | None = None,
+    saboteur: RunData | None = None,
     reviewed: int = 0,
 ) -> SafetyCase:
     """The case for ``runs`` (the first is the one whose scheme is assessed)."""
@@ -134,7 +132,7 @@ def build_case(
     runs: list[Path],
     *,
     baseline: Path | None = None,
-    bench: Path | None = None,
+    saboteur: Path | None = None,
     reviews: str | None = None,
     review_key: bytes | None = None,
 ) -> SafetyCase:
@@ -143,7 +141,8 @@ def build_case(
 
     Args:
         baseline: A run with less automation on the same suite: is less automation possible?
-        bench: A ``bench.json`` holding a saboteur result (the sabotage claim's evidence).
+        saboteur: A finished red-team run of the same scheme (``controller: saboteur``): the
+            sabotage claim's evidence.
         reviews: A ledger with human reviews (``neurath serve``): reviews of this run's items
             make the scheme level 3; ``review_key``: the key its item ids were made with (the
             dashboard's, kept in its accounts file).
@@ -156,12 +155,7 @@ def build_case(
         raise SafetyCaseError("name at least one finished run")
     data = [load_run(p) for p in runs]
     base = load_run(baseline) if baseline is not None else None
-    saboteur = None
-    if bench is not None:
-        try:
-            saboteur = json.loads(Path(bench).read_text(encoding="utf-8")).get("saboteur")
-        except (OSError, ValueError, AttributeError) as exc:
-            raise SafetyCaseError(f"{bench}: not a benchmark result: {exc}") from None
+    red = load_run(saboteur) if saboteur is not None else None
     return case_from_data(
-        data, baseline=base, saboteur=saboteur, reviewed=_reviewed(data[0], reviews, review_key)
+        data, baseline=base, saboteur=red, reviewed=_reviewed(data[0], reviews, review_key)
     )
