@@ -681,3 +681,24 @@ def test_users_add_list_and_serve_errors(tmp_path: Path) -> None:
         f"neurath: error: runs folder {tmp_path / 'nope'} does not exist (start a run with "
         "'neurath run')"
     ]
+
+
+def test_the_safety_cases_open_claims_are_in_the_review_queue(site: Site) -> None:
+    service = site.app.state.neurath.reviews
+    arguments = [i for i in service.items().values() if i.kind == "argument"]
+    assert arguments, "the tiny run's case leaves claims open: they are for people to check"
+    assert all(i.ai_verdict is False and i.run_id for i in arguments)
+    assert {i.run_id for i in arguments} >= {"ref"}
+    for organism in ORGANISMS:  # the case's open claims name no unsealed organism
+        assert not any(organism in i.subject + i.context for i in arguments)
+    item = arguments[0]
+    client, csrf = api_login(site.base, "hal")
+    r = client.post(
+        f"/api/review/{item.id}",
+        json={"verdict": True, "reason": "argued elsewhere", "submission": "hal-arg-1"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert r.status_code == 200, r.text
+    for target in service.targets("ref"):  # a judged argument moves no assessment
+        reviewed = service.reviewed_assessment("ref", target)
+        assert item.id not in {o.item for o in reviewed.items}

@@ -15,7 +15,7 @@ import hashlib
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,9 @@ class ReviewService:
         gold: More gold items (JSON Lines, :func:`load_gold`).
         key: Keys item ids; a deployment's own key keeps ids unguessable.
         gold_triggers: How many scenario-language gold triggers to mix in.
+        more_items: Further items of a finished run, from its folder and the key (the
+            dashboard adds its safety case's open claims); reviews of them change no
+            assessment.
     """
 
     def __init__(
@@ -90,12 +93,14 @@ class ReviewService:
         gold: Path | None = None,
         key: bytes = DEFAULT_KEY,
         n_gold_triggers: int = 12,
+        more_items: Callable[[Path, bytes], list[Truth]] | None = None,
     ) -> None:
         from neurath.evidence import Ledger
 
         self.runs_dir = Path(runs_dir)
         self.ledger_url = ledger
         self.key = key
+        self._more = more_items
         self._local = threading.local()
         self._lock = threading.Lock()
         self._writing = threading.Lock()
@@ -137,7 +142,10 @@ class ReviewService:
                 if self.problems.get(name, "").startswith(f"{stamp}:"):
                     continue
                 try:
-                    self._runs[name] = (stamp, run_items(self.runs_dir / name, self.key))
+                    found_items = run_items(self.runs_dir / name, self.key)
+                    if self._more is not None:
+                        found_items.items.extend(self._more(self.runs_dir / name, self.key))
+                    self._runs[name] = (stamp, found_items)
                     self.problems.pop(name, None)
                 except (NeurathError, OSError, ValueError) as exc:
                     self.problems[name] = f"{stamp}: {' '.join(str(exc).split())}"

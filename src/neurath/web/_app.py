@@ -49,7 +49,9 @@ def create_app(
         runs_dir=runs_dir,
         ledger=str(ledger),
         accounts=store,
-        reviews=ReviewService(runs_dir, ledger, gold=gold, key=store.item_key()),
+        reviews=ReviewService(
+            runs_dir, ledger, gold=gold, key=store.item_key(), more_items=_case.case_items
+        ),
         env=make_env(),
         secure_cookies=secure_cookies,
     )
