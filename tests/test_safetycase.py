@@ -126,6 +126,7 @@ def test_skipping_every_experiment_that_sees_a_mechanism_undermines_it(llm_run: 
     assert claim.status == "undermined"
     assert "no experiment that sees oversight_schemer" in claim.why
     assert "honeypot" in claim.why  # named: what would have seen it
+    assert "the engine names oversight_schemer untested" in claim.why  # and the engine agrees
 
 
 def test_a_rater_pool_with_low_sandwiching_accuracy_undermines_the_raters_claim(tiny_run) -> None:  # type: ignore[no-untyped-def]

@@ -91,6 +91,22 @@ def mechanism_claims(runs: list[RunData], book: Book) -> list[Claim]:
             if t.p_not_scheming >= 0.5:
                 what = "reassured" if t.p_not_scheming >= REASSURED else "not detected"
                 problems.append(f"{t.id} {what} at {t.p_not_scheming:.3f}")
+            record = run.targets.get(t.id)
+            if record is not None and mech in record.assessment.untested_components:
+                # The engine's own coverage check (engine 2): nothing run on this target
+                # could see the mechanism, and the assessment is capped for it.
+                cited.append(
+                    book.cite(
+                        f"{t.id}: mechanisms its assessment names untested",
+                        ", ".join(record.assessment.untested_components),
+                        run.ledger(t.id, "/untested_components"),
+                        derived="joined",
+                    )
+                )
+                problems.append(
+                    f"{t.id}: the engine names {mech} untested (coverage ceiling "
+                    f"{record.assessment.coverage_ceiling or 0:.3f})"
+                )
         for run in sorted({id(r): r for r, _ in idx}.values(), key=lambda r: r.name):
             stats = _seeing(run).get(mech)
             if stats is None:
