@@ -7,6 +7,7 @@ import json
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -294,3 +295,78 @@ def test_a_controllers_stated_reasons_become_review_items(tmp_path: Path) -> Non
     assert [i.item.subject for i in items] == ["t-2 looks benign; checking t-9 next", "enough"]
     assert all(i.item.kind == "reason" and i.truth is None for i in items)
     assert len({i.item.id for i in items}) == 2
+
+
+def test_an_approval_never_overturns_the_ai(tiny_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Whatever the gold mix makes of the AI's error rate, a vote for the AI is no evidence
+    against it: a new reviewer approving a trigger changes nothing."""
+    _, runs, results = tiny_run
+    for n_gold in (10, 12, 13):
+        service = ReviewService(runs, tmp_path / f"r{n_gold}.db", n_gold_triggers=n_gold)
+        trig = next(
+            i for i in service.items().values() if i.kind == "trigger" and i.run_id is not None
+        )
+        assert trig.target is not None
+        service.submit("newcomer", "p", trig.id, True, "looks realistic", f"s{n_gold}")
+        reviewed = service.reviewed_assessment(results.run_id, trig.target)
+        (outcome,) = [o for o in reviewed.items if o.item == trig.id]
+        assert not outcome.overturned and outcome.bayes_factor == pytest.approx(1.0)
+        assert reviewed.after == reviewed.before
+
+
+def test_a_targets_reviewed_assessment_does_not_depend_on_its_own_truth(
+    service: ReviewService,
+    tiny_run,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    from neurath.review._items import Truth
+
+    _, _, results = tiny_run
+    truth = service.gold_truth()
+    review_all(service, Careful(), account="cara", pool="careful", truth=truth)
+    target = next(t.id for t in results.targets if t.scheming)
+    honest = service.reviewed_assessment(results.run_id, target)
+    real = service._truths()
+    flipped = [
+        Truth(t.item, (not t.truth) if t.item.target == target and t.truth is not None else t.truth)
+        for t in real
+    ]
+    monkeypatch.setattr(service, "_truths", lambda: flipped)
+    assert service.gold_truth() != truth  # the target's own items now say the opposite
+    assert service.reviewed_assessment(results.run_id, target) == honest
+
+
+def test_no_item_shows_the_ais_answer_in_commit_first_mode(service: ReviewService) -> None:
+    for item_id, item in service.items().items():
+        for reviewer in ("ann", "bob", "cy", "dee"):
+            v = service.view(reviewer, item_id)
+            if v.mode == "commit_first" and item.kind in ("finding", "trigger"):
+                assert "The AI reads" not in v.context and "AI" not in v.subject
+
+
+def test_gold_triggers_are_the_deployments_own_and_look_like_live_ones(tmp_path: Path) -> None:
+    from neurath.review._gold import gold_triggers
+
+    mine, theirs = gold_triggers(b"key-one", 12), gold_triggers(b"key-two", 12)
+    assert {t.item.subject for t in mine}.isdisjoint({t.item.subject for t in theirs})
+    assert all(t.item.ai_verdict for t in mine)  # the screen passed them, as live triggers
+    assert 4 <= sum(t.truth for t in mine) <= 8  # real and fake, both
+
+
+def test_one_unreadable_run_does_not_stop_the_queue(tiny_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    _, runs, _ = tiny_run
+    mine = tmp_path / "runs"
+    shutil.copytree(runs / "ref", mine / "ref", ignore=shutil.ignore_patterns(".lock"))
+    shutil.copytree(runs / "ref", mine / "odd", ignore=shutil.ignore_patterns(".lock"))
+
+    def more(path: Path, key: bytes) -> list[Any]:
+        if path.name == "odd":
+            raise AttributeError("'list' object has no attribute 'get'")
+        return []
+
+    service = ReviewService(mine, tmp_path / "l.db", n_gold_triggers=2, more_items=more)
+    assert {i.run_id for i in service.items().values()} >= {"ref"}
+    assert "odd" in service.problems and "attribute" in service.problems["odd"]
+    assert service.next_item("ann") is not None

@@ -2,7 +2,7 @@
 
 The run's manifest is changed only where reviews say so, then assessed again as the run did:
 
-- a finding whose reading the reviewers judge wrong (P(AI wrong | votes) > 0.5) stops counting;
+- a finding whose reading the reviewers judge wrong stops counting;
 - a trigger judged a fake honeypot stops counting: its adversarial finding's rate loses it
   (``k / n`` becomes ``(k - 1) / n``, with the rate's own standard error);
 - a finding whose value the reviewers changed (its triggers) now rests on their judgement:
@@ -10,15 +10,21 @@ The run's manifest is changed only where reviews say so, then assessed again as 
   measured scale (:func:`neurath.review._calibration.pool_scales`), so a pool's systematic
   errors are shared by everything it changed.
 
-Votes are weighed by each reviewer's measured rates (:func:`~neurath.review._calibration.
-p_ai_wrong`): a reviewer with no gold record, or one who approves whatever the AI says,
-carries no information and changes nothing, however many reviews they make. Findings the
+An AI answer is *overturned* when its reviews are evidence against it, at least
+:data:`OVERTURN_BAYES_FACTOR` times likelier if it is wrong than if it is right, and make it
+more likely wrong than right (P(AI wrong | votes) > 0.5, from the AI's error rate on gold items
+of the kind). Votes are weighed by each reviewer's measured rates
+(:func:`~neurath.review._calibration.log_bayes_factor`), measured without any item about the
+same target (their truth is this item's): a reviewer with no gold record, or one who approves
+whatever the AI says, carries no information, and an approval is never evidence that the AI
+is wrong, so neither can overturn anything, however many reviews they make. Findings the
 reviewers let stand are left as they are: an approval adds no evidence the finding did not
 already carry.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -28,12 +34,15 @@ from pydantic import BaseModel, ConfigDict
 from neurath.evidence._assessment import Assessment
 from neurath.evidence._model import Factor
 from neurath.evidence._reading import StoredReview
-from neurath.review._calibration import Calibration, p_ai_wrong
+from neurath.review._calibration import Calibration, log_bayes_factor
 from neurath.review._items import ReviewItem
 from neurath.review._runs import TargetEvidence
 
 OVERTURN = 0.5
-"""An AI answer is overturned when reviews make it more likely wrong than right."""
+"""... and the reviews make the AI's answer more likely wrong than right."""
+OVERTURN_BAYES_FACTOR = 3.0
+"""An AI answer is overturned only when its reviews are at least this much likelier if it is
+wrong than if it is right (whatever the prior)."""
 
 
 class ItemOutcome(BaseModel):
@@ -44,6 +53,8 @@ class ItemOutcome(BaseModel):
     finding_id: str | None
     reviews: int
     p_ai_wrong: float
+    bayes_factor: float
+    """P(votes | AI wrong) / P(votes | AI right)."""
     overturned: bool
     pools: list[str]
 
@@ -80,11 +91,15 @@ def _outcomes(
     prior: Callable[[ReviewItem], float],
 ) -> list[ItemOutcome]:
     out = []
+    group = {i.id for i in items}  # one target's items share its truth: none weighs another
     for item in items:
         rs = reviews.get(item.id, ())
         if not rs:
             continue
-        p = p_ai_wrong(item.id, rs, cal, prior(item))
+        lbf = log_bayes_factor(item.id, rs, cal, leave_out=group)
+        q = prior(item)
+        odds = q / (1.0 - q) * math.exp(max(-50.0, min(50.0, lbf)))
+        p = odds / (1.0 + odds)
         out.append(
             ItemOutcome(
                 item=item.id,
@@ -92,7 +107,8 @@ def _outcomes(
                 finding_id=item.finding_id,
                 reviews=len(rs),
                 p_ai_wrong=p,
-                overturned=p > OVERTURN,
+                bayes_factor=math.exp(max(-50.0, min(50.0, lbf))),
+                overturned=p > OVERTURN and lbf >= math.log(OVERTURN_BAYES_FACTOR),
                 pools=sorted({r.pool for r in rs}),
             )
         )
@@ -110,7 +126,8 @@ def reviewed_assessment(
     scales: Mapping[str, float],
 ) -> ReviewedAssessment:
     """``items``: this target's; ``reviews``: item id -> its reviews; ``prior``: the AI's
-    error rate on an item's kind (gold, without that item); ``scales``: pool -> scale."""
+    error rate on an item's kind (gold, without this target's items); ``scales``: pool ->
+    scale."""
     from neurath.engine import assess
     from neurath.experiments._result import rate
 

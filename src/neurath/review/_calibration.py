@@ -24,9 +24,10 @@ shares.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
 
@@ -106,25 +107,31 @@ class Calibration:
     """reviewer -> pool (their latest review's)."""
     truth: Mapping[str, bool]
     """item id -> right answer, for gold items."""
+    gold_reviews: Mapping[str, Sequence[StoredReview]] = field(default_factory=dict)
+    """item id -> the reviews of that gold item (to leave items out of a record)."""
 
 
 def calibrate(reviews: Sequence[StoredReview], truth: Mapping[str, bool]) -> Calibration:
     """Count every reviewer's gold reviews."""
     counts: dict[tuple[str, str], Counts] = defaultdict(Counts)
     pools: dict[str, str] = {}
+    by_item: dict[str, list[StoredReview]] = defaultdict(list)
     for r in reviews:
         pools[r.reviewer] = r.pool
         if r.item_id in truth:
             counts[r.reviewer, r.mode].add(r.ai_verdict == truth[r.item_id], approves(r))
-    return Calibration(dict(counts), pools, dict(truth))
+            by_item[r.item_id].append(r)
+    return Calibration(dict(counts), pools, dict(truth), dict(by_item))
 
 
-def ai_error_prior(kind: str, gold: Iterable[tuple[str, bool]], leave_out: str) -> float:
-    """The AI's error rate on gold items of ``kind`` (Beta(1, 1) mean), without ``leave_out``.
-    ``gold`` yields (item id, AI right?) of that kind."""
+def ai_error_prior(
+    kind: str, gold: Iterable[tuple[str, bool]], leave_out: Collection[str]
+) -> float:
+    """The AI's error rate on gold items of ``kind`` (Beta(1, 1) mean), without the items in
+    ``leave_out``. ``gold`` yields (item id, AI right?) of that kind."""
     wrong = right = 0
     for item, ai_right in gold:
-        if item == leave_out:
+        if item in leave_out:
             continue
         if ai_right:
             right += 1
@@ -133,25 +140,42 @@ def ai_error_prior(kind: str, gold: Iterable[tuple[str, bool]], leave_out: str) 
     return (wrong + 1) / (wrong + right + 2)
 
 
+def log_bayes_factor(
+    item: str,
+    reviews: Sequence[StoredReview],
+    cal: Calibration,
+    leave_out: Collection[str] = (),
+) -> float:
+    """How much ``item``'s reviews say the AI's answer is wrong: the log of P(votes | wrong) /
+    P(votes | right), each reviewer's rates measured on gold items other than ``item`` and
+    ``leave_out`` (the other items about the same target, whose truth is this item's)."""
+    skip = {item, *leave_out}
+    total = 0.0
+    for r in reviews:
+        counts = Counts(**vars(cal.counts.get((r.reviewer, r.mode), Counts())))
+        for other in skip:
+            for g in cal.gold_reviews.get(other, ()):
+                if (g.reviewer, g.mode) == (r.reviewer, r.mode):
+                    counts.add(g.ai_verdict == cal.truth[other], approves(g), sign=-1)
+        false_approval, false_alarm = counts.rates()
+        if approves(r):
+            total += math.log(false_approval / (1.0 - false_alarm))
+        else:
+            total += math.log((1.0 - false_approval) / false_alarm)
+    return total
+
+
 def p_ai_wrong(
     item: str,
     reviews: Sequence[StoredReview],
     cal: Calibration,
     prior: float,
+    leave_out: Collection[str] = (),
 ) -> float:
-    """P(the AI's answer on ``item`` is wrong | its reviews), each reviewer's rates measured
-    without this item."""
-    odds = prior / (1.0 - prior)
-    for r in reviews:
-        counts = cal.counts.get((r.reviewer, r.mode), Counts())
-        if item in cal.truth:  # leave this item out of the reviewer's record
-            counts = Counts(**vars(counts))
-            counts.add(r.ai_verdict == cal.truth[item], approves(r), sign=-1)
-        false_approval, false_alarm = counts.rates()
-        if approves(r):
-            odds *= false_approval / (1.0 - false_alarm)
-        else:
-            odds *= (1.0 - false_approval) / false_alarm
+    """P(the AI's answer on ``item`` is wrong | its reviews), from ``prior`` and
+    :func:`log_bayes_factor`."""
+    lbf = log_bayes_factor(item, reviews, cal, leave_out)
+    odds = prior / (1.0 - prior) * math.exp(max(-50.0, min(50.0, lbf)))
     return odds / (1.0 + odds)
 
 

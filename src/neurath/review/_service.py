@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from neurath._errors import LedgerError, NeurathError, ReviewError
+from neurath._errors import LedgerError, ReviewError
 from neurath.evidence._reading import StoredReview
 from neurath.review._adjust import ReviewedAssessment, reviewed_assessment
 from neurath.review._calibration import (
@@ -103,6 +103,7 @@ class ReviewService:
         self._more = more_items
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._loading = threading.Lock()
         self._writing = threading.Lock()
         """Writers of this process queue here, in order, rather than in SQLite's busy handler
         (which sleeps and retries: a burst of reviews then waits seconds at the tail)."""
@@ -125,7 +126,9 @@ class ReviewService:
         return led
 
     def _scan(self) -> dict[str, RunItems]:
-        """The finished runs, reloading one whose results changed."""
+        """The finished runs, loading one that is new or whose results changed. One thread
+        loads at a time, outside the lock that guards what is loaded; while it does, other
+        requests are served what was loaded before (they wait only when nothing was)."""
         found: dict[str, float] = {}
         if self.runs_dir.is_dir():
             for p in sorted(self.runs_dir.iterdir()):
@@ -136,20 +139,35 @@ class ReviewService:
             for name in list(self._runs):
                 if name not in found:
                     del self._runs[name]
-            for name, stamp in found.items():
-                if name in self._runs and self._runs[name][0] == stamp:
-                    continue
-                if self.problems.get(name, "").startswith(f"{stamp}:"):
-                    continue
-                try:
-                    found_items = run_items(self.runs_dir / name, self.key)
-                    if self._more is not None:
-                        found_items.items.extend(self._more(self.runs_dir / name, self.key))
-                    self._runs[name] = (stamp, found_items)
-                    self.problems.pop(name, None)
-                except (NeurathError, OSError, ValueError) as exc:
-                    self.problems[name] = f"{stamp}: {' '.join(str(exc).split())}"
-            return {name: r for name, (_, r) in self._runs.items()}
+            stale = [
+                (name, stamp)
+                for name, stamp in found.items()
+                if not (name in self._runs and self._runs[name][0] == stamp)
+                and not self.problems.get(name, "").startswith(f"{stamp}:")
+            ]
+            snapshot = {name: r for name, (_, r) in self._runs.items()}
+        if stale and self._loading.acquire(blocking=not snapshot):
+            try:
+                for name, stamp in stale:
+                    self._load(name, stamp)
+            finally:
+                self._loading.release()
+            with self._lock:
+                snapshot = {name: r for name, (_, r) in self._runs.items()}
+        return snapshot
+
+    def _load(self, name: str, stamp: float) -> None:
+        try:
+            loaded = run_items(self.runs_dir / name, self.key)
+            if self._more is not None:
+                loaded.items.extend(self._more(self.runs_dir / name, self.key))
+        except Exception as exc:
+            with self._lock:
+                self.problems[name] = f"{stamp}: {' '.join(str(exc).split()) or type(exc).__name__}"
+            return
+        with self._lock:
+            self._runs[name] = (stamp, loaded)
+            self.problems.pop(name, None)
 
     def _truths(self) -> list[Truth]:
         runs = self._scan()
@@ -288,10 +306,12 @@ class ReviewService:
             if t.truth is not None:
                 gold_by_kind[t.item.kind].append((t.item.id, t.item.ai_verdict == t.truth))
 
-        def prior(item: ReviewItem) -> float:
-            return ai_error_prior(item.kind, gold_by_kind[item.kind], leave_out=item.id)
-
         mine = [t.item for t in run.items if t.item.target == target]
+        group = {i.id for i in mine}
+
+        def prior(item: ReviewItem) -> float:
+            return ai_error_prior(item.kind, gold_by_kind[item.kind], leave_out=group)
+
         return reviewed_assessment(
             run_id,
             target,

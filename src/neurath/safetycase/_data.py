@@ -144,6 +144,8 @@ def load_run(path: str | Path) -> RunData:
         calibration = json.loads(folder.calibration_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise SafetyCaseError(f"{folder.calibration_file}: cannot read: {exc}") from None
+    if not isinstance(calibration, dict):
+        raise SafetyCaseError(f"{folder.calibration_file}: not a calibration (not an object)")
     integrity = None
     try:
         verify_run(folder)
