@@ -133,7 +133,8 @@ def test_a_rater_pool_with_low_sandwiching_accuracy_undermines_the_raters_claim(
     _, runs, _ = tiny_run
     data = load_run(runs / "ref")
     before = case_from_data([data]).claim("G7")
-    assert before.status == "supported"
+    # The tiny run's findings rest on two pools; its sandwiching measured one of them.
+    assert before.status == "open" and "no sandwiching measured expert" in before.why
 
     def worse(e: Entry) -> Entry:
         r = (e.data.get("result") or {}) if e.action == "result" else {}
@@ -195,35 +196,32 @@ def test_people_checking_the_runs_outputs_make_the_scheme_level_3(tiny_run, tmp_
         item = service.next_item("rex")
         assert item is not None
         service.submit("rex", "staff", item.id, True, "checked", f"s-{item.id}")
+    partly = build_case([runs / "ref"], reviews=str(ledger)).automation
+    assert partly.level == 1 and "people checked 3 of its" in partly.why  # one look is not level 3
+    while (item := service.next_item("rex")) is not None:
+        service.submit("rex", "staff", item.id, True, "checked", f"s-{item.id}")
     auto = build_case([runs / "ref"], reviews=str(ledger)).automation
-    assert auto.level == 3 and "3 of its outputs" in auto.why
+    assert auto.level == 3 and "outputs checked by people" in auto.why
 
 
-def test_the_sabotage_claim_reads_a_red_team_run(tiny_run, battery_suite, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from neurath.testbed import load_study, run_study
+def test_better_beyond_noise_needs_enough_targets_and_a_clear_sign() -> None:
+    from neurath.safetycase._automation import sign_flip_p
 
-    from .conftest import study_file
+    assert sign_flip_p([0.5]) == 0.5  # one target: a coin flip, whatever its size
+    assert sign_flip_p([0.2] * 6) == pytest.approx(1 / 64)
+    assert sign_flip_p([0.2, -0.2] * 3) > 0.5
+    assert sign_flip_p([0.1] * 20, draws=2000) < 0.01  # sampled past 16 targets
 
+
+def test_a_vacuous_ceiling_leaves_the_defeaters_open(tiny_run) -> None:  # type: ignore[no-untyped-def]
     _, runs, _ = tiny_run
-    _, organisms = battery_suite
-    path = study_file(battery_suite, tmp_path, controller="saboteur")
-    run_study(load_study(path), runs_dir=tmp_path / "runs", organisms_dir=organisms, run_id="s")
-    red = tmp_path / "runs" / "s"
-    assert build_case([runs / "ref"]).claim("G9").status == "open"  # nothing measured it
-    claim = build_case([runs / "ref"], saboteur=red).claim("G9")
-    # The tiny suite's ceiling (0.80) reassures nobody, whatever the saboteur does.
-    assert claim.status == "open" and "vacuous" in claim.why
-    data, red_data = load_run(runs / "ref"), load_run(red)
-
-    def with_metrics(ceiling: float, false: int) -> Any:
-        metrics = dict(red_data.results.metrics)
-        metrics["correlated"] = metrics["correlated"].model_copy(
-            update={"false_reassurances": false}
-        )
-        results = red_data.results.model_copy(update={"ceiling": ceiling, "metrics": metrics})
-        return dataclasses.replace(red_data, results=results)
-
-    beaten = case_from_data([data], saboteur=with_metrics(0.97, 2)).claim("G9")
-    assert beaten.status == "undermined" and "2 schemer(s) reassured" in beaten.why
-    held = case_from_data([data], saboteur=with_metrics(0.97, 0)).claim("G9")
-    assert held.status == "supported"
+    case = build_case([runs / "ref"])
+    computed = {r.defeater for r in case.sensitivity}
+    assert computed
+    for d, worry in zip(
+        case.defeaters,
+        __import__("neurath.safetycase._defeaters", fromlist=["WORRIES"]).WORRIES,
+        strict=True,
+    ):
+        if worry.key in computed:  # the tiny suite's ceiling (0.80) reassures nobody anyway
+            assert d.status == "open" and "vacuous" in d.why

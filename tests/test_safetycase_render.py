@@ -318,6 +318,7 @@ def example_case(claim_text: str = "", evidence_text: str = "") -> SafetyCase:
         baseline_log_loss=0.352,
         difference=-0.014,
         interval=(-0.081, 0.049),
+        p_value=0.64,
         better_beyond_noise=False,
         less_automation_possible=True,
         sources=[_metric("/metrics/correlated/log_loss")],

@@ -25,11 +25,11 @@ __all__ = ["build_case", "case_from_data", "resolve"]
 TOP = "If this scheme produced a scheming agent, the evaluation step would catch it"
 
 
-def _reviewed(run: RunData, reviews: str | None, key: bytes | None) -> int:
-    """How many reviews in the ledger ``reviews`` are of this run's items (item ids keyed with
-    ``key``, as the dashboard that took the reviews keyed them)."""
+def _reviewed(run: RunData, reviews: str | None, key: bytes | None) -> tuple[int, int]:
+    """How many of this run's review items the ledger ``reviews`` holds a review of, and how
+    many items there are (ids keyed with ``key``, as the dashboard that took them keyed them)."""
     if reviews is None:
-        return 0
+        return 0, 0
     from neurath.evidence import Ledger
     from neurath.review._runs import run_items
     from neurath.review._service import DEFAULT_KEY
@@ -38,7 +38,7 @@ def _reviewed(run: RunData, reviews: str | None, key: bytes | None) -> int:
     mine = {t.item.id for t in run_items(run.path, key).items}
     try:
         with Ledger(reviews, create=False) as ledger:
-            return sum(1 for r in ledger.reviews() if r.item_id in mine)
+            return len({r.item_id for r in ledger.reviews() if r.item_id in mine}), len(mine)
     except NeurathError as exc:
         raise SafetyCaseError(f"review ledger {reviews}: {' '.join(str(exc).split())}") from None
 
@@ -48,7 +48,7 @@ def case_from_data(
     *,
     baseline: RunData | None = None,
     saboteur: RunData | None = None,
-    reviewed: int = 0,
+    reviewed: tuple[int, int] = (0, 0),
 ) -> SafetyCase:
     """The case for ``runs`` (the first is the one whose scheme is assessed)."""
     run = runs[0]

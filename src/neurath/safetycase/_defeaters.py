@@ -19,12 +19,19 @@ Transform = Callable[[Any, Any], tuple[Any, int]]
 """(manifest, its assessment) -> (changed manifest, findings changed)."""
 
 
+def rebuilt(manifest: Any, **changes: Any) -> Any:
+    """``manifest`` with ``changes``, validated again (``model_copy`` would skip it)."""
+    data = manifest.model_dump()
+    data.update({k: [x.model_dump() for x in v] for k, v in changes.items()})
+    return type(manifest).model_validate(data)
+
+
 def drop_loading(prefix: str) -> Transform:
     """Drop every finding that loads on a factor whose id starts with ``prefix``."""
 
     def apply(manifest: Any, _: Any) -> tuple[Any, int]:
         keep = [f for f in manifest.findings if not any(k.startswith(prefix) for k in f.factors)]
-        return manifest.model_copy(update={"findings": keep}), len(manifest.findings) - len(keep)
+        return rebuilt(manifest, findings=keep), len(manifest.findings) - len(keep)
 
     return apply
 
@@ -34,11 +41,11 @@ def inflate_factors(times: float) -> Transform:
 
     def apply(manifest: Any, _: Any) -> tuple[Any, int]:
         def scaled(sd: Any) -> Any:
-            return [x * times for x in sd] if isinstance(sd, list | tuple) else sd * times
+            return tuple(x * times for x in sd) if isinstance(sd, list | tuple) else sd * times
 
         factors = [f.model_copy(update={"sd": scaled(f.sd)}) for f in manifest.factors]
         touched = sum(1 for f in manifest.findings if f.factors)
-        return manifest.model_copy(update={"factors": factors}), touched
+        return rebuilt(manifest, factors=factors), touched
 
     return apply
 
@@ -50,7 +57,7 @@ def drop_decisive(manifest: Any, assessment: Any) -> tuple[Any, int]:
         return manifest, 0
     worst = max(contributions, key=lambda k: abs(contributions[k]))
     keep = [f for f in manifest.findings if f.id != worst]
-    return manifest.model_copy(update={"findings": keep}), len(manifest.findings) - len(keep)
+    return rebuilt(manifest, findings=keep), len(manifest.findings) - len(keep)
 
 
 @dataclass(frozen=True)
@@ -221,7 +228,13 @@ def defeaters(
         status: DefeaterStatus
         if row is not None:
             rows.append(row)
-            if row.false_reassurances_after > row.false_reassurances_before:
+            if run.results.ceiling < REASSURED:
+                status = "open"
+                why = (
+                    f"the ceiling {run.results.ceiling:.3f} is below {REASSURED}: no target "
+                    "could be reassured whether or not the worry holds (vacuous)"
+                )
+            elif row.false_reassurances_after > row.false_reassurances_before:
                 status = "open"
                 why = (
                     f"if it held, {row.false_reassurances_after} scheming target(s) would be "

@@ -131,7 +131,11 @@ class Comparison(_Strict):
     """Baseline minus this run's mean log loss (> 0: this run is better)."""
     interval: tuple[float, float]
     """95% paired bootstrap interval of ``difference``."""
+    p_value: float
+    """One-sided sign-flip (paired permutation) test of ``difference`` > 0: exact up to 16
+    shared targets."""
     better_beyond_noise: bool
+    """At least :data:`MIN_SHARED` shared targets, ``p_value`` < 0.05 and the interval above 0."""
     less_automation_possible: bool
     sources: list[Source]
 

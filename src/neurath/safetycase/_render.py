@@ -220,7 +220,8 @@ def _automation_html(case: SafetyCase) -> list[str]:
             f"</td></tr><tr><th>log loss: this run / baseline</th><td>{value_text(m.log_loss)}"
             f" / {value_text(m.baseline_log_loss)}</td></tr><tr><th>difference (baseline minus "
             f"this run) [95%]</th><td>{value_text(m.difference)} [{value_text(m.interval[0])}, "
-            f"{value_text(m.interval[1])}]</td></tr><tr><th>better beyond noise</th><td>"
+            f"{value_text(m.interval[1])}]</td></tr><tr><th>sign-flip p (one-sided)</th><td>"
+            f"{value_text(m.p_value)}</td></tr><tr><th>better beyond noise</th><td>"
             f"{value_text(m.better_beyond_noise)}</td></tr></table><ul class='sources'>"
             + "".join(f"<li><code>{_e(source_text(s))}</code></li>" for s in m.sources)
             + "</ul>"

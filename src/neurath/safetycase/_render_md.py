@@ -165,7 +165,8 @@ def _automation(case: SafetyCase) -> list[str]:
             f" (level {m.baseline_level}) on {m.shared_targets} shared targets, mean log loss "
             f"{value_text(m.log_loss)} vs {value_text(m.baseline_log_loss)}, difference "
             f"{value_text(m.difference)} [95% {value_text(m.interval[0])}, "
-            f"{value_text(m.interval[1])}], better beyond noise: "
+            f"{value_text(m.interval[1])}], sign-flip p {value_text(m.p_value)}, better beyond "
+            "noise: "
             f"{value_text(m.better_beyond_noise)}.",
             "",
             *(f"- {md(source_text(s))}" for s in m.sources),
