@@ -75,9 +75,8 @@ def hostile_run(src: Path, runs: Path, run_id: str = "evil") -> str:
     evil_target = f"t1 {IMG}"
     with Ledger(src / "ledger.db", create=False) as old, Ledger(dst / "ledger.db") as new:
         for t in results.targets:
-            ids = old.manifest_ids(target=t.id, source=f"neurath run {results.run_id}")
-            manifest = old.manifest(ids[-1])
-            assessment = [s for s in old.assessments(target=t.id) if s.manifest_id in ids][-1]
+            manifest, assessment = old.recorded(t.id, f"neurath run {results.run_id}")
+            assert manifest is not None and assessment is not None
             if t.id != first:
                 new.record(manifest, assessment.assessment, source=f"neurath run {run_id}")
                 continue

@@ -230,6 +230,17 @@ class LedgerReader:
             args.append(source)
         return [int(r[0]) for r in self._rows(sql + " ORDER BY id", args)]
 
+    def recorded(
+        self, target: str, source: str
+    ) -> tuple[Manifest | ManifestV2 | None, StoredAssessment | None]:
+        """What ``source`` (``neurath run <id>``) recorded about ``target``: its newest
+        manifest, and the newest assessment of one of its manifests (None where none is)."""
+        ids = self.manifest_ids(target=target, source=source)
+        if not ids:
+            return None, None
+        stored = [s for s in self.assessments(target=target) if s.manifest_id in ids]
+        return self.manifest(ids[-1]), stored[-1] if stored else None
+
     def assessments(self, *, target: str | None = None) -> list[StoredAssessment]:
         """Stored assessments, oldest first."""
         sql = "SELECT id, manifest_id, body, author, created_at FROM assessments"

@@ -132,12 +132,11 @@ def write_report(run: RunFolder | str | Path) -> Path:
     source = f"neurath run {results.run_id}"
     with Ledger(folder.ledger_file, create=False) as ledger:
         for t in results.targets:
-            ids = ledger.manifest_ids(target=t.id, source=source)
-            if ids:
-                manifests[t.id] = ledger.manifest(ids[-1])
-            stored = [s for s in ledger.assessments(target=t.id) if s.manifest_id in ids]
-            if stored:
-                assessments[t.id] = stored[-1].assessment
+            manifest, stored = ledger.recorded(t.id, source)
+            if manifest is not None:
+                manifests[t.id] = manifest
+            if stored is not None:
+                assessments[t.id] = stored.assessment
     entries = AuditLog(folder.audit_file).entries()
     calibration = load_calibration(folder.calibration_file)
     html = render_report(results, manifests, assessments, entries, calibration)

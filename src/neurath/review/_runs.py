@@ -94,11 +94,9 @@ def run_items(path: Path, key: bytes) -> RunItems:
     targets: dict[str, TargetEvidence] = {}
     with Ledger(folder.ledger_file, create=False) as ledger:
         for t in results.targets:
-            ids = ledger.manifest_ids(target=t.id, source=source)
-            stored = [s for s in ledger.assessments(target=t.id) if s.manifest_id in ids]
-            if not ids or not stored:
+            manifest, stored = ledger.recorded(t.id, source)
+            if manifest is None or stored is None:
                 continue
-            manifest = ledger.manifest(ids[-1])
             made = {r.finding.id: r for r in ledger.findings(target=t.id, source=source)}
             triggers: dict[str, tuple[int, int, list[str]]] = {}
             for f in manifest.findings:
@@ -126,7 +124,7 @@ def run_items(path: Path, key: bytes) -> RunItems:
                     )
                     items.append(Truth(item, None))
             targets[t.id] = TargetEvidence(
-                manifest, stored[-1].assessment, results.study.seed, triggers
+                manifest, stored.assessment, results.study.seed, triggers
             )
     items += _reason_items(key, results.run_id, entries)
     return RunItems(results.run_id, items, targets)

@@ -163,12 +163,9 @@ def load_run(path: str | Path) -> RunData:
     try:
         with Ledger(folder.ledger_file, create=False) as ledger:
             for t in results.targets:
-                ids = ledger.manifest_ids(target=t.id, source=source)
-                stored = [s for s in ledger.assessments(target=t.id) if s.manifest_id in ids]
-                if ids and stored:
-                    targets[t.id] = TargetRecord(
-                        ledger.manifest(ids[-1]), stored[-1].assessment, stored[-1].id
-                    )
+                manifest, stored = ledger.recorded(t.id, source)
+                if manifest is not None and stored is not None:
+                    targets[t.id] = TargetRecord(manifest, stored.assessment, stored.id)
     except (NeurathError, sqlite3.Error) as exc:
         raise SafetyCaseError(f"{folder.ledger_file}: {' '.join(str(exc).split())}") from None
     return RunData(folder.path, results, calibration, entries, targets, integrity, run_on)

@@ -141,12 +141,11 @@ def run_evidence(
         return manifests, assessments
     with Ledger(folder.ledger_file, create=False) as ledger:
         for target in targets:
-            ids = ledger.manifest_ids(target=target, source=source)
-            if ids:
-                manifests[target] = ledger.manifest(ids[-1])
-            stored = [s for s in ledger.assessments(target=target) if s.manifest_id in ids]
-            if stored:
-                assessments[target] = stored[-1].assessment
+            manifest, stored = ledger.recorded(target, source)
+            if manifest is not None:
+                manifests[target] = manifest
+            if stored is not None:
+                assessments[target] = stored.assessment
     return manifests, assessments
 
 
