@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict
 from neurath.evidence._assessment import Assessment
 from neurath.evidence._model import Factor
 from neurath.evidence._reading import StoredReview
-from neurath.review._calibration import Calibration, log_bayes_factor
+from neurath.review._calibration import Calibration, log_bayes_factor, posterior
 from neurath.review._items import ReviewItem
 from neurath.review._runs import TargetEvidence
 
@@ -97,9 +97,7 @@ def _outcomes(
         if not rs:
             continue
         lbf = log_bayes_factor(item.id, rs, cal, leave_out=group)
-        q = prior(item)
-        odds = q / (1.0 - q) * math.exp(max(-50.0, min(50.0, lbf)))
-        p = odds / (1.0 + odds)
+        p, factor = posterior(prior(item), lbf)
         out.append(
             ItemOutcome(
                 item=item.id,
@@ -107,7 +105,7 @@ def _outcomes(
                 finding_id=item.finding_id,
                 reviews=len(rs),
                 p_ai_wrong=p,
-                bayes_factor=math.exp(max(-50.0, min(50.0, lbf))),
+                bayes_factor=factor,
                 overturned=p > OVERTURN and lbf >= math.log(OVERTURN_BAYES_FACTOR),
                 pools=sorted({r.pool for r in rs}),
             )

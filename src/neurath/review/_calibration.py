@@ -165,6 +165,14 @@ def log_bayes_factor(
     return total
 
 
+def posterior(prior: float, lbf: float) -> tuple[float, float]:
+    """(P(AI wrong), Bayes factor) from the prior P(AI wrong) and the votes' log Bayes factor
+    (clipped at e^50 either way)."""
+    factor = math.exp(max(-50.0, min(50.0, lbf)))
+    odds = prior / (1.0 - prior) * factor
+    return odds / (1.0 + odds), factor
+
+
 def p_ai_wrong(
     item: str,
     reviews: Sequence[StoredReview],
@@ -174,9 +182,7 @@ def p_ai_wrong(
 ) -> float:
     """P(the AI's answer on ``item`` is wrong | its reviews), from ``prior`` and
     :func:`log_bayes_factor`."""
-    lbf = log_bayes_factor(item, reviews, cal, leave_out)
-    odds = prior / (1.0 - prior) * math.exp(max(-50.0, min(50.0, lbf)))
-    return odds / (1.0 + odds)
+    return posterior(prior, log_bayes_factor(item, reviews, cal, leave_out))[0]
 
 
 def reviewer_stats(
