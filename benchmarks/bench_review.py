@@ -37,29 +37,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def tiny_runs(where: Path, organisms: Path) -> Path:
     """The tests' tiny study, run once into ``where/runs`` (run id ``ref``)."""
-    import yaml
-    from tests.conftest import EXPERIMENT_SUITE, TINY_PARAMS
+    from tests.conftest import EXPERIMENT_SUITE, study_file
 
     from neurath.organisms._suite import Suite
     from neurath.testbed import build_suite, load_study, run_study
 
-    build_suite(Suite.model_validate(EXPERIMENT_SUITE), organisms, jobs=2)
-    (where / "suite.yaml").write_text(yaml.safe_dump(EXPERIMENT_SUITE))
-    study = {
-        "version": 1,
-        "name": "tiny",
-        "suite": "suite.yaml",
-        "controller": "scripted",
-        "budget": {"queries": 20000},
-        "params": TINY_PARAMS,
-    }
-    (where / "study.yaml").write_text(yaml.safe_dump(study))
-    run_study(
-        load_study(where / "study.yaml"),
-        runs_dir=where / "runs",
-        organisms_dir=organisms,
-        run_id="ref",
-    )
+    suite = Suite.model_validate(EXPERIMENT_SUITE)
+    build_suite(suite, organisms, jobs=2)
+    path = study_file((suite, organisms), where)
+    run_study(load_study(path), runs_dir=where / "runs", organisms_dir=organisms, run_id="ref")
     return where / "runs"
 
 

@@ -210,3 +210,29 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     from ._postgres_server import fresh_database
 
     return fresh_database(request.getfixturevalue("postgres_url"))
+
+
+CHROMIUM = os.environ.get("NEURATH_CHROMIUM", "/usr/bin/chromium")
+"""Debian's chromium, which Playwright drives (it never downloads a browser)."""
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():  # type: ignore[no-untyped-def]
+    """Headless Chromium through Playwright, one per test module: Playwright's sync API runs an
+    event loop in this thread while it is open, which a later test's ``asyncio.run`` (Inspect,
+    the llm controller) would find running."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (scripts/ensure-chromium installs it)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()

@@ -15,7 +15,7 @@ from neurath._errors import SafetyCaseError
 from neurath.safetycase._build import build_case, case_from_data
 from neurath.safetycase._data import Entry, load_run, resolve
 
-from .conftest import EXPERIMENT_SUITE, TINY_PARAMS
+from .conftest import study_file
 
 
 def _copy(runs: Path, dst: Path) -> Path:
@@ -27,37 +27,26 @@ def _copy(runs: Path, dst: Path) -> Path:
 def llm_run(battery_suite, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     """A level-2 run of the tiny suite (engine 2): an llm controller (a scripted model) that
     runs only the capability experiments on each target, then stops."""
-    import yaml
-
     from neurath.testbed import load_study, run_study
 
     _, organisms = battery_suite
     where = tmp_path_factory.mktemp("llm-study")
-    (where / "suite.yaml").write_text(yaml.safe_dump(EXPERIMENT_SUITE))
     script: list[dict[str, Any]] = [
         {"tool": "run_experiment", "arguments": {"target": f"target-0{i}", "experiment": e}}
         for i in range(1, 6)
         for e in ("capability", "capability_context")
     ]
     script.append({"tool": "finish", "arguments": {"reason": "capability tells enough"}})
-    study = {
-        "version": 1,
-        "name": "tiny-llm",
-        "suite": "suite.yaml",
-        "controller": "llm",
-        "controller_options": {"script": script},
-        "engine": 2,
-        "novel": 0.1,
-        "budget": {"queries": 20000},
-        "params": TINY_PARAMS,
-    }
-    (where / "study.yaml").write_text(yaml.safe_dump(study))
-    run_study(
-        load_study(where / "study.yaml"),
-        runs_dir=where / "runs",
-        organisms_dir=organisms,
-        run_id="llm",
+    path = study_file(
+        battery_suite,
+        where,
+        name="tiny-llm",
+        controller="llm",
+        controller_options={"script": script},
+        engine=2,
+        novel=0.1,
     )
+    run_study(load_study(path), runs_dir=where / "runs", organisms_dir=organisms, run_id="llm")
     return where / "runs" / "llm"
 
 
