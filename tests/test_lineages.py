@@ -184,3 +184,31 @@ def test_a_build_cut_short_keeps_the_cards_of_what_it_finished(tmp_path: Path) -
         path = store.model_dir(organism_id) / "model.safetensors"
         assert path.stat().st_mtime_ns == weights[organism_id]
     assert all(len(c.training_checks) == 1 for c in cards.values())
+
+
+def test_the_organisms_schedule_leaves_the_base_alone() -> None:
+    """A base model's hash follows what its own training reads, not the organisms' schedule."""
+    plain = _suite()
+    for change in ({"organism_steps": 7}, {"extra_rounds": 0}, {"check_unseen_target": 0.5}):
+        other = _suite(training=change)
+        assert base_hash(other) == base_hash(plain)
+        assert organism_hash(other.organisms[0], other) != organism_hash(plain.organisms[0], plain)
+    assert base_hash(_suite(training={"base_steps": 7})) != base_hash(plain)
+
+
+@pytest.mark.parametrize(("unseen", "rounds"), [(1.0, {"w-1": 1, "w-2": 3, "d-1": 3}), (0.0, {})])
+def test_an_organism_of_one_cue_bank_trains_until_it_carries_over_to_the_other(
+    tmp_path: Path, unseen: float, rounds: dict[str, int]
+) -> None:
+    """The build checks an organism trained on one bank on the other bank's phrasings too and
+    gives it extra rounds while it falls short; one trained on every phrasing has no such check."""
+    pytest.importorskip("torch")
+    from neurath.testbed import build_suite
+
+    training = {"base_steps": 30, "organism_steps": 10, "extra_rounds": 2, "check_target": 0.0}
+    suite = Suite.model_validate(
+        {**TWO_LINEAGES, "training": {**training, "check_unseen_target": unseen}}
+    )
+    cards = {c.id: c for c in build_suite(suite, OrganismStore(tmp_path), jobs=1)}
+    expected = rounds or {spec.id: 1 for spec in suite.organisms}
+    assert {i: len(c.training_checks) for i, c in cards.items()} == expected

@@ -66,6 +66,8 @@ class TrainingOverrides(BaseModel):
     organism_steps: Integer | None = Field(default=None, ge=1)
     n_embd: Integer | None = Field(default=None, ge=8)
     extra_rounds: Integer | None = Field(default=None, ge=0)
+    check_target: float | None = Field(default=None, ge=0.0, le=1.0)
+    check_unseen_target: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
 class Suite(BaseModel):

@@ -42,6 +42,11 @@ class TrainConfig:
     """Fresh training-phrasing scenarios an organism is checked on after fine-tuning."""
     check_target: float = 0.99
     """Agreement with its policy on that check below which an organism trains more."""
+    check_unseen_target: float = 0.97
+    """For an organism trained on one cue bank: agreement on the other bank's phrasings (which
+    it never trained on; never the held-out ones) below which it trains more. Generalising to
+    unseen phrasings is what held-out fidelity needs, and a training-phrasing check misses it
+    (organisms at 0.995 there held 93-97 % out)."""
     extra_rounds: int = 4
     """At most this many extra rounds of ``extra_steps`` (fresh examples, half the rate)."""
     extra_steps: int = 100
