@@ -19,6 +19,7 @@ from neurath.testbed._bench_score import (
     score_targets,
 )
 from neurath.testbed._population import mechanisms, population_suite, suite_sha256, tier
+from neurath.testbed._store import OrganismStore
 
 
 # -- scoring ---------------------------------------------------------------------------------
@@ -169,7 +170,12 @@ def test_splits_hold_out_what_they_say() -> None:
 
 # -- the fast tier, end to end (CI) -----------------------------------------------------------
 @pytest.fixture(scope="module")
-def fast_bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def fast_organisms(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("bench-organisms")
+
+
+@pytest.fixture(scope="module")
+def fast_bench(tmp_path_factory: pytest.TempPathFactory, fast_organisms: Path) -> Path:
     pytest.importorskip("torch")
     from click.testing import CliRunner
 
@@ -177,7 +183,7 @@ def fast_bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from neurath.cli._main import cli
 
     out = tmp_path_factory.mktemp("bench")
-    organisms = tmp_path_factory.mktemp("bench-organisms")
+    organisms = fast_organisms
     result = CliRunner().invoke(
         cli,
         [
@@ -258,3 +264,28 @@ def test_a_second_benchmark_cannot_overwrite_a_preregistration(fast_bench: Path)
     suite, params = tier("fast", seed=5)
     with pytest.raises(NeurathError, match="pre-registered"):
         preregister(suite, make_splits(suite), fast_bench, prior=0.5, seed=0, params=params)
+
+
+def test_the_battery_in_worker_processes_gives_what_one_process_gives(
+    fast_bench: Path, fast_organisms: Path
+) -> None:
+    """The benchmark ran its battery in two worker processes; run again here in one, from an
+    empty cache, the same organisms give the same results."""
+    from neurath.experiments._battery import DEFAULT_BATTERY
+    from neurath.testbed._bench import Targets
+    from neurath.testbed._bench_battery import battery_results
+
+    suite, params = tier("fast")
+    store = OrganismStore(fast_organisms)
+    targets = Targets(suite, store)
+    oids = [s.id for s in suite.organisms][:3]
+    plain = [e for e in DEFAULT_BATTERY if e not in ("probe", "adversarial")]
+    parallel = battery_results(targets, oids, params, 0, plain)
+    cached = list((store.root / "bench-results").glob("*.json"))
+    for oid in oids:
+        for path in cached:
+            if path.name.startswith(targets.build[oid]):
+                path.unlink()
+    serial = battery_results(targets, oids, params, 0, plain, jobs=1)
+    assert all(len(parallel[o]) == len(plain) for o in oids)
+    assert serial == parallel

@@ -32,7 +32,6 @@ from pydantic import BaseModel, ConfigDict
 
 from neurath._errors import NeurathError
 from neurath.experiments._calibrate_kinds import CommonCause
-from neurath.experiments._result import ExperimentResult
 from neurath.organisms._archetypes import SCHEMING
 from neurath.organisms._suite import OrganismSpec, Suite
 from neurath.testbed._bench_choose import Choice
@@ -263,7 +262,7 @@ class Targets:
     def __init__(self, suite: Suite, store: OrganismStore) -> None:
         from neurath.organisms._build import organism_hash
 
-        self.store = store
+        self.suite, self.store = suite, store
         self.build = {s.id: organism_hash(s, suite) for s in suite.organisms}
         self.ids = {oid: opaque_id(store, oid) for oid in self.build}
         self._models: dict[str, Any] = {}
@@ -302,47 +301,3 @@ def _remember_hidden_states(model: Any) -> None:
         return seen[key]
 
     model.hidden_states = hidden_states
-
-
-def battery_results(
-    targets: Targets,
-    oids: list[str],
-    params: Mapping[str, Mapping[str, Any]],
-    seed: int,
-    experiments: Iterable[str],
-    say: BenchProgress = _quiet,
-) -> dict[str, list[ExperimentResult]]:
-    """The ``experiments`` on each organism, each result cached in the store by build hash,
-    experiment, its parameters and seed (so adding an experiment runs only that one)."""
-    from neurath.experiments._registry import get_experiment, run_experiment
-
-    names = list(experiments)
-    cache = targets.store.root / "bench-results"
-    out: dict[str, list[ExperimentResult]] = {}
-    for i, oid in enumerate(oids):
-        say("battery", i, len(oids), targets.ids[oid])
-        out[oid], model = [], None
-        for name in names:
-            path = cache / f"{targets.build[oid]}-{result_key(name, params.get(name), seed)}.json"
-            if path.exists():
-                out[oid].append(ExperimentResult.model_validate_json(path.read_text()))
-                continue
-            model = model or targets.model(oid)
-            if not get_experiment(name).applicable(model):
-                continue
-            res = run_experiment(name, model, params.get(name), seed=seed)
-            cache.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(res.model_dump_json())
-            tmp.replace(path)
-            out[oid].append(res)
-    say("battery", len(oids), len(oids), "done")
-    return out
-
-
-def result_key(name: str, params: Mapping[str, Any] | None, seed: int) -> str:
-    """What a cached bench result is filed under, beside its organism's build hash."""
-    from neurath._version import __version__
-
-    text = json.dumps([name, params or {}, seed, __version__], sort_keys=True, default=str)
-    return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"

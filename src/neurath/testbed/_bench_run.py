@@ -21,12 +21,12 @@ from neurath.testbed._bench import (
     TargetRow,
     Targets,
     _quiet,
-    battery_results,
     cue_bank_of,
     lineage_of,
     make_splits,
     preregister,
 )
+from neurath.testbed._bench_battery import battery_results
 from neurath.testbed._bench_choose import CHOICES, decide
 from neurath.testbed._bench_score import REASSURED, score_targets
 from neurath.testbed._common_cause import DECLARED_NOVEL, honest_common_cause
