@@ -150,7 +150,9 @@ class VoiController:
                 c
                 for cs in best.values()
                 for c in cs
-                if c.gain_bits >= self.min_gain and _fits(env, c.experiment, c.params, left)
+                if c.gain_bits > 0
+                and c.gain_bits >= self.min_gain
+                and _fits(env, c.experiment, c.params, left)
             ]
             if not pool:
                 return
@@ -240,13 +242,16 @@ def _planned_result(
 
 
 @controller("voi", automation_level=1)
-def voi(sizes: str = "0.5,1,2", min_gain: float = 1e-3, max_repeats: int = 2) -> Controller:
+def voi(sizes: str = "0.5,1,2", min_gain: float = 0.0, max_repeats: int = 2) -> Controller:
     """The next experiment, size and target by expected information gain per query under the
     correlated model: it prefers evidence that shares no factors with what a target has.
 
     ``sizes``: multiples of each experiment's calibrated size to consider; ``min_gain``: stop
-    when nothing is expected to tell this many bits; ``max_repeats``: runs of one experiment on
-    one target at most.
+    when nothing is expected to tell this much (bits under engine 1, loss units under engine
+    2); by default the controller spends the budget while anything is expected to tell more
+    than nothing (the budget is the study's stopping rule; at 0.001 it stopped the default study
+    at 38 % of its budget with four benign targets 0.001 short of reassurance);
+    ``max_repeats``: runs of one experiment on one target at most.
     """
     try:
         scales = [float(s) for s in sizes.split(",")]
