@@ -289,3 +289,37 @@ def test_the_battery_in_worker_processes_gives_what_one_process_gives(
     serial = battery_results(targets, oids, params, 0, plain, jobs=1)
     assert all(len(parallel[o]) == len(plain) for o in oids)
     assert serial == parallel
+
+
+def test_a_split_reads_the_adversarial_search_whichever_setting_it_chose(
+    fast_bench: Path, fast_organisms: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The split's calibration records the settings it chose: a split that chose the other
+    value of ``adversarial.confirm`` reads as many findings per target as one that chose the
+    default (it once recorded the defaults, and set every adversarial finding aside as run
+    off its calibration)."""
+    import neurath.testbed._bench_run as bench_run
+    from neurath.testbed._bench import Targets
+    from neurath.testbed._bench_choose import Choice
+
+    suite, params = tier("fast")
+    targets = Targets(suite, OrganismStore(fast_organisms))
+    oids = [s.id for s in suite.organisms]
+    base, adversarial = bench_run._battery(targets, oids, params, 0, lambda *a: None)
+    split = next(s for s in make_splits(suite) if s.name == "in_distribution")
+    decide = bench_run.decide
+    findings = {}
+    for confirm in (True, False):
+
+        def forced(*args: object, confirm: bool = confirm, **kwargs: object) -> dict[str, Choice]:
+            chosen = decide(*args, **kwargs)  # type: ignore[arg-type]
+            pick = chosen["adversarial.confirm"].model_copy(update={"chosen": confirm})
+            return {**chosen, "adversarial.confirm": pick}
+
+        monkeypatch.setattr(bench_run, "decide", forced)
+        scored = bench_run.run_split(
+            suite, targets, split, base, adversarial, prior=0.5, seed=0, params=params, n_boot=0
+        )
+        assert scored.choices["adversarial.confirm"].chosen is confirm
+        findings[confirm] = {row.organism: row.n_findings for row in scored.targets}
+    assert findings[False] == findings[True]

@@ -262,3 +262,41 @@ def test_a_detector_no_calibrated_kind_moves_still_catches_a_new_kind() -> None:
         "unknown",
     )
     assert result.component_posterior["unknown"] > 0.99
+
+
+def test_a_difference_between_kinds_is_not_booked_as_a_factor_the_experiments_share() -> None:
+    """Defectors are high on both the honeypot and the behavioural test, sandbaggers low on
+    both (only the capability test sees them), and within each kind the two vary
+    independently. Pooled by hypothesis, that reads
+    as a large factor the two share; within kinds (what version 2 manifests use) it is not."""
+    from neurath.experiments import fit_calibration
+    from neurath.experiments._battery import to_manifest, to_manifest_v2
+    from neurath.experiments._result import FactorUse
+
+    shared = FactorUse(id="assumption:shared", kind="assumption", sd=0.5)
+
+    def org(h: float, b: float, c: float = 0.0) -> list[Any]:
+        return [
+            _result("honeypot", h).model_copy(update={"factors": [shared]}),
+            _result("behavioural", b).model_copy(update={"factors": [shared]}),
+            _result("capability", c),
+        ]
+
+    rng = np.random.default_rng(1)
+
+    def noise() -> float:
+        return float(rng.normal(0.0, 0.02))
+
+    results = {
+        **{f"a{i}": org(0.02 + noise(), 0.03 + noise()) for i in range(6)},
+        **{f"d{i}": org(0.9 + noise(), 0.6 + noise()) for i in range(6)},
+        **{f"s{i}": org(0.02 + noise(), 0.03 + noise(), 0.9) for i in range(6)},
+    }
+    labels = {o: not o.startswith("a") for o in results}
+    kinds = {o: {"a": "aligned", "s": "sandbagger", "d": "defector"}[o[0]] for o in results}
+    cal = fit_calibration(results, labels, suite="k", kinds=kinds)
+    assert not cal.evaders
+    assert cal.factor_scales["assumption:shared"] > 0.3
+    assert cal.kind_factor_scales["assumption:shared"] < 0.05
+    v2 = to_manifest_v2(to_manifest("t", org(0.5, 0.3), cal), cal)
+    assert {f.id: f.sd for f in v2.factors}["assumption:shared"] < 0.05

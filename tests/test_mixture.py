@@ -10,9 +10,17 @@ from scipy.special import logsumexp
 from neurath.engine import EvidenceArrays, gls_solve
 from neurath.engine._mixture import MixtureArrays, leave_one_out_llr, mixture_likelihood
 
+REPEATS = np.array([0, 0, 1, -1, 1, 2, 0, 3, 3, 4])
+"""Measures of up to 10 findings: three repeated (0 three times, 1 and 3 twice), two alone."""
+
 
 def _random(
-    seed: int, n: int = 7, k: int = 3, m: int = 5, df: float | None = None
+    seed: int,
+    n: int = 7,
+    k: int = 3,
+    m: int = 5,
+    df: float | None = None,
+    repeats: bool = False,
 ) -> MixtureArrays:
     rng = np.random.default_rng(seed)
     rows, cols = [], []
@@ -40,15 +48,28 @@ def _random(
         loading=rng.uniform(0.2, 1.5, len(rows)),
         sd=rng.uniform(0.1, 1.0, k),
         df=df,
+        measure=REPEATS[:n].copy() if repeats else None,
     )
+
+
+def _dense_sigma(x: MixtureArrays, t: int) -> np.ndarray:
+    """Component t's covariance written out: the shared factors, sampling error, and its
+    spread, shared between findings of one measure."""
+    b = x.loadings().toarray() * x.sd[None, :]
+    spread = np.sqrt(x.spread2[t])
+    if x.measure is None:
+        same = np.eye(x.n, dtype=bool)
+    else:
+        same = (x.measure[:, None] == x.measure[None, :]) & (x.measure[:, None] >= 0)
+        same |= np.eye(x.n, dtype=bool)
+    return np.diag(x.se2) + b @ b.T + np.outer(spread, spread) * same
 
 
 def _dense_logpdf(x: MixtureArrays, keep: np.ndarray | None = None) -> np.ndarray:
     keep = np.arange(x.n) if keep is None else keep
-    b = x.loadings().toarray() * x.sd[None, :]
     out = []
     for t in range(len(x.component_ids)):
-        sigma = (np.diag(x.se2 + x.spread2[t]) + b @ b.T)[np.ix_(keep, keep)]
+        sigma = _dense_sigma(x, t)[np.ix_(keep, keep)]
         if x.df is None:
             out.append(stats.multivariate_normal(x.mean[t][keep], sigma).logpdf(x.value[keep]))
         else:
@@ -64,10 +85,13 @@ def _dense_llr(x: MixtureArrays, keep: np.ndarray | None = None) -> tuple[float,
     return float(log_n - logsumexp(lw[x.scheming])), float(log_n - lp[x.scheming].max())
 
 
+@pytest.mark.parametrize("repeats", [False, True])
 @pytest.mark.parametrize("df", [None, 3.0, 7.5])
 @pytest.mark.parametrize("seed", range(6))
-def test_the_mixture_matches_a_dense_computation(seed: int, df: float | None) -> None:
-    x = _random(seed, df=df)
+def test_the_mixture_matches_a_dense_computation(
+    seed: int, df: float | None, repeats: bool
+) -> None:
+    x = _random(seed, df=df, repeats=repeats)
     lik = mixture_likelihood(x)
     np.testing.assert_allclose(lik.component_logpdf, _dense_logpdf(x), rtol=0, atol=1e-8)
     llr, worst = _dense_llr(x)
@@ -78,9 +102,12 @@ def test_the_mixture_matches_a_dense_computation(seed: int, df: float | None) ->
         assert lik.responsibilities[x.scheming == hyp].sum() == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("repeats", [False, True])
 @pytest.mark.parametrize("df", [None, 4.0])
-def test_leaving_one_finding_out_matches_a_dense_recomputation(df: float | None) -> None:
-    x = _random(11, n=6, df=df)
+def test_leaving_one_finding_out_matches_a_dense_recomputation(
+    df: float | None, repeats: bool
+) -> None:
+    x = _random(11, n=6, df=df, repeats=repeats)
     llr, worst = leave_one_out_llr(x)
     for i in range(x.n):
         keep = np.delete(np.arange(x.n), i)
@@ -149,12 +176,12 @@ def _with(x: MixtureArrays, **changes: object) -> MixtureArrays:
     return replace(x, **changes)  # type: ignore[arg-type]
 
 
-def test_separability_is_the_gaussian_kl_to_the_nearest_rival() -> None:
+@pytest.mark.parametrize("repeats", [False, True])
+def test_separability_is_the_gaussian_kl_to_the_nearest_rival(repeats: bool) -> None:
     from neurath.engine._mixture import separability
 
-    x = _random(4, n=5)
-    b = x.loadings().toarray() * x.sd[None, :]
-    sig = [np.diag(x.se2 + x.spread2[t]) + b @ b.T for t in range(len(x.component_ids))]
+    x = _random(4, n=8, repeats=repeats)
+    sig = [_dense_sigma(x, t) for t in range(len(x.component_ids))]
 
     def kl(t: int, u: int) -> float:
         inv = np.linalg.inv(sig[u])
@@ -167,3 +194,39 @@ def test_separability_is_the_gaussian_kl_to_the_nearest_rival() -> None:
     for t in range(len(x.component_ids)):
         rivals = [u for u in range(len(x.component_ids)) if x.scheming[u] != x.scheming[t]]
         assert got[t] == pytest.approx(min(kl(t, u) for u in rivals), abs=1e-9)
+
+
+def _one_measure(value: np.ndarray, se2: float, shared: bool) -> MixtureArrays:
+    """Findings that all repeat one measure, under a narrow and a wide component."""
+    n = len(value)
+    return MixtureArrays(
+        finding_ids=tuple(f"f{i}" for i in range(n)),
+        factor_ids=(),
+        component_ids=("narrow", "wide"),
+        value=np.asarray(value, dtype=np.float64),
+        se2=np.full(n, se2),
+        scheming=np.array([False, True]),
+        weight=np.ones(2),
+        mean=np.vstack([np.full(n, 0.3), np.full(n, 0.0)]),
+        spread2=np.vstack([np.full(n, 0.0025), np.full(n, 0.25)]),
+        scale=np.ones(n),
+        load_rows=np.zeros(0, dtype=np.int64),
+        load_cols=np.zeros(0, dtype=np.int64),
+        loading=np.zeros(0),
+        sd=np.zeros(0),
+        measure=np.zeros(n, dtype=np.int64) if shared else None,
+    )
+
+
+def test_repeats_of_a_measure_tell_what_their_mean_tells() -> None:
+    """y_i = kind mean + the target's deviation (shared) + sampling error: the ratio between
+    kinds depends on the repeats only through their mean, with sampling variance se2 / n. Read
+    as independent, each repeat would count a kind's spread again."""
+    rng = np.random.default_rng(8)
+    for n in (2, 5, 12):
+        value = rng.normal(0.1, 0.2, n)
+        shared = mixture_likelihood(_one_measure(value, 0.04, shared=True)).llr
+        mean = mixture_likelihood(_one_measure(np.array([value.mean()]), 0.04 / n, True)).llr
+        assert shared == pytest.approx(mean, abs=1e-9)
+        independent = mixture_likelihood(_one_measure(value, 0.04, shared=False)).llr
+        assert abs(independent - shared) > 0.1

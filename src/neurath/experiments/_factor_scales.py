@@ -21,8 +21,16 @@ def factor_scales(
     fits: Mapping[str, StatisticFit],
     leave_out: set[str],
     notes: list[str],
+    kinds: Mapping[str, str] | None = None,
+    kind_means: Mapping[str, Mapping[str, float]] | None = None,
 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Non-negative least squares of residual covariances on the factors each pair shares.
+
+    Residuals are taken from each hypothesis's mean, or, given ``kinds`` (organism -> kind)
+    and ``kind_means`` (``experiment.statistic`` -> kind -> mean), from each organism's own
+    kind's mean: then a difference between kinds (sandbaggers low on both honeypots and the
+    adversarial search, other schemers high on both) is not booked as a factor the two
+    experiments share.
 
     A factor's effect varies from organism to organism (a random effect), so two experiments
     that share it have residuals that covary across organisms by its squared scale. Factors
@@ -42,6 +50,8 @@ def factor_scales(
             if fit is None or fit.source != "fitted" or r.status != "ok" or r.primary.n == 0:
                 continue
             mu = fit.scheming if labels[oid] else fit.not_scheming
+            if kinds and kind_means:
+                mu = kind_means.get(f"{r.experiment}.{r.statistic}", {}).get(kinds[oid], mu)
             z.setdefault(r.experiment, {})[oid] = (r.primary.value - mu) / abs(
                 fit.not_scheming - fit.scheming
             )
@@ -59,8 +69,11 @@ def factor_scales(
             continue
         xa = np.array([z[a][o] for o in common])
         xb = np.array([z[b][o] for o in common])
-        # Residuals from the two hypotheses' means: two parameters spent.
-        dof = len(common) - 2
+        # Residuals from the two hypotheses' means (or the kinds'): a parameter spent on each.
+        means: set[object] = {kinds[o] for o in common} if kinds and kind_means else set()
+        dof = len(common) - (len(means) if means else 2)
+        if dof < 2:
+            continue
         cov = float(np.sum(xa * xb) / dof)
         va, vb = float(np.sum(xa * xa) / dof), float(np.sum(xb * xb) / dof)
         if va > 0 and vb > 0:

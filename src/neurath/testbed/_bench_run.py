@@ -178,12 +178,19 @@ def run_split(
         o: [*base[o], *(r for n, c in choices.items() for r in variants[n][c.chosen][o])]
         for o in split.calibration + split.test
     }
+    # The calibration records the settings its experiments ran at, the chosen ones included:
+    # a finding is read only at its calibration's settings (off_calibration), so recording the
+    # defaults instead set aside every adversarial finding of a split that chose otherwise.
+    ran = {k: dict(v) for k, v in params.items()}
+    for name, choice in choices.items():
+        experiment, param = name.split(".", 1)
+        ran.setdefault(experiment, {})[param] = choice.chosen
     try:
         calibration = fit_calibration(
             {o: results[o] for o in split.calibration},
             labels,
             suite=f"{suite.name}/{split.name}",
-            battery_params={k: dict(v) for k, v in params.items()},
+            battery_params=ran,
             attempted=DEFAULT_BATTERY,
             kinds=mechanism,
         )
