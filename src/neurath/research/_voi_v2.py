@@ -106,8 +106,9 @@ def planning_value(
         return 0.0  # to_manifest left the planned result out: it carries no evidence
     x_after = mixture_arrays(after)
     if now.findings:
-        x_now = mixture_arrays(now)
-        logpdf = np.array([f.logpdf for f in fit_components(x_now)])
+        # The components as ``after`` has them (a new measure adds its own unknown kind),
+        # evaluated on the findings so far.
+        logpdf = np.array([f.logpdf for f in fit_components(_drop_last(x_after))])
     else:
         logpdf = np.zeros(len(x_after.component_ids))
     fits = fit_components(x_after, leave_out=True)
@@ -124,3 +125,23 @@ def planning_value(
     share = np.exp(log_atoms - logsumexp(log_atoms))
     expected = float(share @ (weighted_entropy(p_after, loss) @ _WEIGHTS))
     return max(0.0, float(weighted_entropy(np.array([p_now]), loss)[0]) - expected)
+
+
+def _drop_last(x: MixtureArrays) -> MixtureArrays:
+    """The arrays without their last finding (the planned one)."""
+    from dataclasses import replace
+
+    keep = x.load_rows < x.n - 1
+    return replace(
+        x,
+        finding_ids=x.finding_ids[:-1],
+        value=x.value[:-1],
+        se2=x.se2[:-1],
+        mean=x.mean[:, :-1],
+        spread2=x.spread2[:, :-1],
+        scale=x.scale[:-1],
+        load_rows=x.load_rows[keep],
+        load_cols=x.load_cols[keep],
+        loading=x.loading[keep],
+        measure=None if x.measure is None else x.measure[:-1],
+    )
