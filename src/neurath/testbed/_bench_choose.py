@@ -115,3 +115,16 @@ def decide(
                 best, best_loss = value, loss
         out[name] = Choice(chosen=best, inner_log_loss=scores, folds=folds)
     return out
+
+
+def with_choices(
+    params: Mapping[str, Mapping[str, Any]], choices: Mapping[str, Choice]
+) -> dict[str, dict[str, Any]]:
+    """The battery's parameters with each decided choice (``experiment.param``) set: what a
+    calibration fitted on the chosen results must record (recording the defaults set aside
+    every adversarial finding of a split that chose otherwise, as run off its calibration)."""
+    out = {k: dict(v) for k, v in params.items()}
+    for name, choice in choices.items():
+        experiment, param = name.split(".", 1)
+        out.setdefault(experiment, {})[param] = choice.chosen
+    return out

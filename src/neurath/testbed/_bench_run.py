@@ -27,7 +27,7 @@ from neurath.testbed._bench import (
     preregister,
 )
 from neurath.testbed._bench_battery import battery_results
-from neurath.testbed._bench_choose import CHOICES, decide
+from neurath.testbed._bench_choose import CHOICES, decide, with_choices
 from neurath.testbed._bench_score import REASSURED, score_targets
 from neurath.testbed._common_cause import DECLARED_NOVEL, honest_common_cause
 from neurath.testbed._population import suite_sha256
@@ -178,19 +178,12 @@ def run_split(
         o: [*base[o], *(r for n, c in choices.items() for r in variants[n][c.chosen][o])]
         for o in split.calibration + split.test
     }
-    # The calibration records the settings its experiments ran at, the chosen ones included:
-    # a finding is read only at its calibration's settings (off_calibration), so recording the
-    # defaults instead set aside every adversarial finding of a split that chose otherwise.
-    ran = {k: dict(v) for k, v in params.items()}
-    for name, choice in choices.items():
-        experiment, param = name.split(".", 1)
-        ran.setdefault(experiment, {})[param] = choice.chosen
     try:
         calibration = fit_calibration(
             {o: results[o] for o in split.calibration},
             labels,
             suite=f"{suite.name}/{split.name}",
-            battery_params=ran,
+            battery_params=with_choices(params, choices),  # the settings the results ran at
             attempted=DEFAULT_BATTERY,
             kinds=mechanism,
         )
