@@ -196,6 +196,9 @@ def _engine_line(study: Any, calibration: Calibration) -> str:
     return (
         "<p>Engine 2: each finding is read against every calibrated mechanism, so one detector "
         "that sees a kind of schemer is enough; kinds no finding can see cap the assessment. "
+        "A target anomalous on even one detector can read as a schemer of a new kind, and "
+        "repeating an experiment averages away its sampling error, not how far the target "
+        "sits from its kind. "
         f"Declared chance that a scheming target is of a mechanism no calibration organism has: "
         f"<b>{_f(study.novel, 2)}</b>.{_e(measured)}</p>"
     )
