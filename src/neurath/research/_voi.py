@@ -161,7 +161,7 @@ class VoiController:
                 target=pick.target,
                 experiment=pick.experiment,
                 params=pick.params,
-                expected_gain_bits=round(pick.gain_bits, 6),
+                expected_gain_bits=float(f"{pick.gain_bits:.6g}"),  # 6 significant digits: never 0
                 expected_cost=pick.cost,
             )
             env.audit.append(plan, actor=env.actor)
