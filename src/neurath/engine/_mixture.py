@@ -133,7 +133,10 @@ def density(quad: FloatArray, logdet: FloatArray, n: int, df: float | None) -> F
     return np.asarray(out, dtype=np.float64)
 
 
-def _repeats(arrays: MixtureArrays) -> tuple[IntArray, IntArray, int] | None:
+Repeats = tuple[IntArray, IntArray, int] | None
+
+
+def _repeats(arrays: MixtureArrays) -> Repeats:
     """The findings that repeat a measure, with each one's column among the repeated
     measures, and how many measures repeat; None if none does."""
     if arrays.measure is None:
@@ -146,12 +149,14 @@ def _repeats(arrays: MixtureArrays) -> tuple[IntArray, IntArray, int] | None:
     return rows, np.searchsorted(repeated, arrays.measure[rows]), len(repeated)
 
 
-def component_covariance(arrays: MixtureArrays, t: int, a: sp.csr_matrix) -> FactorCovariance:
+def component_covariance(
+    arrays: MixtureArrays, t: int, a: sp.csr_matrix, repeats: Repeats
+) -> FactorCovariance:
     """Component ``t``'s covariance: sampling error and its spread on the diagonal, the shared
-    factors (``a``: :meth:`MixtureArrays.loadings`) and, for findings that repeat a measure,
-    the component's spread as a factor of that measure (loading ``sqrt(spread2)``, scale 1)
-    instead of on the diagonal."""
-    repeats = _repeats(arrays)
+    factors (``a``: :meth:`MixtureArrays.loadings`) and, for findings that repeat a measure
+    (``repeats``: :func:`_repeats`, the same for every component), the component's spread as
+    a factor of that measure (loading ``sqrt(spread2)``, scale 1) instead of on the
+    diagonal."""
     if repeats is None:
         return FactorCovariance(arrays.se2 + arrays.spread2[t], a, arrays.sd)
     rows, cols, g = repeats
@@ -165,10 +170,10 @@ def component_covariance(arrays: MixtureArrays, t: int, a: sp.csr_matrix) -> Fac
 def fit_components(arrays: MixtureArrays, *, leave_out: bool = False) -> list[ComponentFit]:
     """Each component's covariance factorised and evaluated at y (one Woodbury each);
     ``leave_out`` also computes ``diag(Sigma^-1)`` for :func:`leave_one_out_llr`."""
-    a = arrays.loadings()
+    a, repeats = arrays.loadings(), _repeats(arrays)
     out = []
     for t in range(len(arrays.component_ids)):
-        cov = component_covariance(arrays, t, a)
+        cov = component_covariance(arrays, t, a, repeats)
         r = arrays.value - arrays.mean[t]
         w = cov.solve(r)
         quad = float(r @ w)
@@ -241,9 +246,9 @@ def separability(arrays: MixtureArrays) -> FloatArray:
     dmu^T P_u dmu + log det Sigma_u - log det Sigma_t) / 2``, from one factorisation of each
     component.
     """
-    a = arrays.loadings()
+    a, repeats = arrays.loadings(), _repeats(arrays)
     m = len(arrays.component_ids)
-    covs = [component_covariance(arrays, t, a) for t in range(m)]
+    covs = [component_covariance(arrays, t, a, repeats) for t in range(m)]
     logdet = [c.logdet() for c in covs]
     pdiag = [c.precision_diag() for c in covs]
     # The columns each component adds to the shared factors (its spread on repeated measures).

@@ -313,15 +313,11 @@ def to_manifest_v2(
         for kind, sch in calibration.kind_scheming.items()
     ]
     # A new kind anomalous on one detector only: one component per measure the target has.
+    measured = {_measure(f) for f in manifest.findings if f.status == "ok"}
     anomalies = sorted(
-        {
-            _measure(f)
-            for f in manifest.findings
-            if f.status == "ok"
-            and any(
-                not calibration.kind_scheming[k] for k in calibration.kind_fits.get(_measure(f), {})
-            )
-        }
+        m
+        for m in measured
+        if any(not calibration.kind_scheming[k] for k in calibration.kind_fits.get(m, {}))
     )
     if novel > 0:
         share = novel / 2 if anomalies else novel

@@ -277,11 +277,8 @@ def _train_group(
             models[spec.id] = model
             check = _check(model, tok, spec, cfg.check_n, seed=spec.seed + 7919 + round_)
             checks[spec.id].append(check)
-            if check >= cfg.check_target and _generalises(model, tok, spec, cfg, round_):
-                done = True
-            else:
-                done = round_ == cfg.extra_rounds
-            if done:
+            passed = check >= cfg.check_target and _generalises(model, tok, spec, cfg, round_)
+            if passed or round_ == cfg.extra_rounds:
                 lineage = base_hash(suite, spec.lineage)
                 _save(model, tok, Path(folders[spec.id]), marks[spec.id], lineage)
                 del models[spec.id]
