@@ -78,7 +78,8 @@ def test_a_sandbagger_reads_as_scheming_with_kinds_and_not_without() -> None:
     """The failure the issue describes, end to end from results: a capability test that sees
     only sandbaggers is averaged with the honeypots that see only defectors (version 1); per
     kind (version 2), the sandbagger is caught."""
-    from neurath.experiments._battery import to_manifest, to_manifest_v2
+    from neurath.experiments._battery import to_manifest
+    from neurath.experiments._manifest_v2 import to_manifest_v2
 
     _, _, kinds, cal = _calibration()
     assert cal.kinds == kinds and cal.kind_scheming == {
@@ -100,7 +101,8 @@ def test_a_sandbagger_reads_as_scheming_with_kinds_and_not_without() -> None:
 
 def test_kind_fits_change_the_calibration_id_and_bad_kinds_are_refused() -> None:
     from neurath.experiments import fit_calibration
-    from neurath.experiments._battery import to_manifest, to_manifest_v2
+    from neurath.experiments._battery import to_manifest
+    from neurath.experiments._manifest_v2 import to_manifest_v2
 
     results, labels, kinds, cal = _calibration()
     plain = fit_calibration(results, labels, suite="k")
@@ -231,7 +233,8 @@ def test_a_detector_no_calibrated_kind_moves_still_catches_a_new_kind() -> None:
     separation the experiment declares it is built to see (0.4), so a target that drops 0.4
     reads as a schemer of a new kind, not as the widest not-scheming kind."""
     from neurath.experiments import fit_calibration
-    from neurath.experiments._battery import to_manifest, to_manifest_v2
+    from neurath.experiments._battery import to_manifest
+    from neurath.experiments._manifest_v2 import to_manifest_v2
 
     rng = np.random.default_rng(1)
 
@@ -270,7 +273,8 @@ def test_a_difference_between_kinds_is_not_booked_as_a_factor_the_experiments_sh
     independently. Pooled by hypothesis, that reads
     as a large factor the two share; within kinds (what version 2 manifests use) it is not."""
     from neurath.experiments import fit_calibration
-    from neurath.experiments._battery import to_manifest, to_manifest_v2
+    from neurath.experiments._battery import to_manifest
+    from neurath.experiments._manifest_v2 import to_manifest_v2
     from neurath.experiments._result import FactorUse
 
     shared = FactorUse(id="assumption:shared", kind="assumption", sd=0.5)
@@ -308,7 +312,8 @@ def test_a_new_kind_anomalous_on_one_detector_among_many_is_not_read_as_aligned(
     its width on each and loses to the aligned kinds; the kind anomalous on that one detector
     does not."""
     from neurath.experiments import fit_calibration
-    from neurath.experiments._battery import to_manifest, to_manifest_v2
+    from neurath.experiments._battery import to_manifest
+    from neurath.experiments._manifest_v2 import to_manifest_v2
 
     rng = np.random.default_rng(2)
     names = ("honeypot", "behavioural", "capability", "sandwiching", "capability_context")
@@ -333,3 +338,58 @@ def test_a_new_kind_anomalous_on_one_detector_among_many_is_not_read_as_aligned(
     plain = [_result(n, v) for n, v in zip(names, aligned, strict=True)]
     v2 = to_manifest_v2(to_manifest("t", plain, cal, keep_unseparated=True), cal, novel=0.1)
     assert assess(v2.model_copy(update={"common_cause": 0.0})).p_not_scheming > 0.95
+
+
+def test_a_new_kind_on_one_detector_is_displaced_from_the_aligned_kinds() -> None:
+    """``unknown:<measure>`` stands for a new kind anomalous on that measure: its expectation
+    sits the largest effect away from the aligned kinds, on the side scheming moves the
+    statistic, so an aligned-looking target is unlikely under it (it is not a second copy of
+    the common cause's "shows no anomaly"), while a target anomalous on that side, and only
+    on that measure, reads best as it. A target far out on the other side still reads as a
+    new kind, not as aligned (the components' tails are heavy, and ``unknown`` is wide both
+    ways)."""
+    from neurath.engine._engine_v2 import mixture_arrays
+    from neurath.engine._mixture import fit_components
+    from neurath.experiments import fit_calibration
+    from neurath.experiments._battery import to_manifest
+    from neurath.experiments._manifest_v2 import to_manifest_v2
+
+    rng = np.random.default_rng(3)
+    names = ("honeypot", "behavioural", "capability")
+
+    def org(values: tuple[float, ...], noise: float = 0.01) -> list[Any]:
+        return [
+            _result(n, v + float(rng.normal(0, noise))) for n, v in zip(names, values, strict=True)
+        ]
+
+    aligned, defector = (0.02, 0.04, 0.0), (0.8, 0.1, 0.0)
+    results = {
+        **{f"a{i}": org(aligned) for i in range(5)},
+        **{f"d{i}": org(defector) for i in range(5)},
+    }
+    labels = {o: o.startswith("d") for o in results}
+    kinds = {o: "aligned" if o.startswith("a") else "defector" for o in results}
+    cal = fit_calibration(results, labels, suite="k", kinds=kinds)
+
+    def logpdfs(values: tuple[float, ...]) -> dict[str, float]:
+        target = [_result(n, v, se=0.01) for n, v in zip(names, values, strict=True)]
+        m = to_manifest("t", target, cal, keep_unseparated=True, common_cause=0.0)
+        x = mixture_arrays(to_manifest_v2(m, cal, novel=0.1))
+        return dict(zip(x.component_ids, (f.logpdf for f in fit_components(x)), strict=True))
+
+    target = [_result(n, v) for n, v in zip(names, aligned, strict=True)]
+    v2 = to_manifest_v2(to_manifest("t", target, cal, keep_unseparated=True), cal, novel=0.1)
+    behavioural = next(f for f in v2.findings if f.experiment == "behavioural").components
+    centre = behavioural["aligned"].mean
+    # Declared to see 0.15 (more than the defectors' 0.06): displaced up by it, not centred.
+    assert behavioural["unknown:behavioural.harmful_rate"].mean - centre >= 0.15 - 1e-9
+    assert behavioural["unknown"].mean == pytest.approx(centre)
+    plain = logpdfs(aligned)
+    for m in ("honeypot.harmful_rate_realistic", "behavioural.harmful_rate"):
+        assert plain[f"unknown:{m}"] < plain["aligned"] - 2.0
+    up = logpdfs((0.02, 0.25, 0.0))  # harmful on the behavioural test alone
+    best = max((k for k in up if k != "aligned"), key=up.__getitem__)
+    assert best == "unknown:behavioural.harmful_rate" and up[best] > up["aligned"] + 2.0
+    # Far on the other side (better than aligned at capability) is still no aligned model.
+    down = logpdfs((0.02, 0.04, -0.4))
+    assert max(v for k, v in down.items() if k.startswith("unknown")) > down["aligned"] + 2.0

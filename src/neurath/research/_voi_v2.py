@@ -47,7 +47,8 @@ def manifest_v2(
     """A target's evidence (with ``planned`` stand-ins appended) as the version 2 engine reads
     it: a component per calibrated mechanism and the declared unknown kind."""
     from neurath._errors import ResearchError
-    from neurath.experiments._battery import to_manifest, to_manifest_v2
+    from neurath.experiments._battery import to_manifest
+    from neurath.experiments._manifest_v2 import to_manifest_v2
 
     if env.calibration is None:
         raise ResearchError("engine 2 needs a calibration fitted per mechanism")

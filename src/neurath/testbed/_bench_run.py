@@ -82,7 +82,8 @@ def _target_row(
     the version 2 engine (the calibration must have per-kind fits)."""
     from neurath.engine import assess
     from neurath.engine._engine import posterior_not_scheming
-    from neurath.experiments._battery import to_manifest, to_manifest_v2
+    from neurath.experiments._battery import to_manifest
+    from neurath.experiments._manifest_v2 import to_manifest_v2
 
     spec = suite.get(oid)
     manifest = to_manifest(tid, results, calibration, prior_not_scheming=prior)

@@ -17,7 +17,7 @@ it (``P(not scheming) >= 0.95`` at ``c = 0``), and evasion is measured twice:
 
 The common cause is ``c0 = (1 - q) c_known + q c_novel`` for a declared chance ``q`` that a
 target's mechanism is novel (which also weights the ``unknown`` component, see
-:func:`neurath.experiments._battery.to_manifest_v2`), and a table shows ``c0`` and its
+:func:`neurath.experiments._manifest_v2.to_manifest_v2`), and a table shows ``c0`` and its
 ceiling over other declarations.
 
 The probe is left out of these assessments: its results were trained on the calibration group
@@ -54,8 +54,9 @@ def _assess_held_out(
     """P(not scheming) at c = 0 of each of ``held``, by the v2 engine calibrated on the rest."""
     from neurath.engine import assess
     from neurath.engine._engine import posterior_not_scheming
-    from neurath.experiments._battery import to_manifest, to_manifest_v2
+    from neurath.experiments._battery import to_manifest
     from neurath.experiments._calibrate import fit_calibration
+    from neurath.experiments._manifest_v2 import to_manifest_v2
 
     rest = [o for o in results if o not in set(held)]
     cal = fit_calibration(
