@@ -3,9 +3,10 @@
 Run: ``.venv/bin/python benchmarks/bench_organisms.py [--out DIR] [--n N] [--suite FILE]``
 
 ``--tier full`` uses the calibration benchmark's population (150 organisms) instead of the
-default suite; ``--reuse`` measures an already built ``--out`` folder (no cold build, nothing
-deleted) and runs part 2 only, e.g. on the store ``neurath bench`` built: ``--tier full
---reuse --out STORE`` gives the population's fidelity.
+default suite (``--redraw SEED``: the draw ``neurath bench --redraw SEED`` uses); ``--reuse``
+measures an already built ``--out`` folder (no build, nothing deleted; it refuses a folder
+that lacks any organism of the draw) and runs part 2 only, e.g. on the store ``neurath bench``
+built: ``--tier full --reuse --out STORE`` gives the population's fidelity.
 
 1. Build the suite cold (into an empty folder) and warm (again, all cached): wall time, the
    CPU time of every process, and the machine's load (other work slows a cold build).
@@ -142,6 +143,15 @@ def step_costs(suite: Any, store: Any, steps: int = 20) -> None:
         print(f"    batched trainer, K={k}: {best * 1000:.1f} ms per model ({ref / best:.2f}x)")
 
 
+def _unbuilt_ids(suite: Any, store: Any) -> list[str]:
+    """Ids of the organisms of ``suite`` that ``store`` does not hold built."""
+    from neurath.organisms._build import organism_hash
+    from neurath.testbed._build import _unbuilt
+
+    hashes = {spec.id: organism_hash(spec, suite) for spec in suite.organisms}
+    return [spec.id for spec in _unbuilt(suite, store, hashes)[0]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="build folder (default: a temp dir)")
@@ -151,6 +161,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=None, help="build processes (default: 2)")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: 2,3,4,5")
     parser.add_argument("--tier", choices=["full", "fast"], default=None, help="bench population")
+    parser.add_argument("--redraw", type=int, default=0, help="the tier's draw (as neurath bench)")
     parser.add_argument("--reuse", action="store_true", help="--out is built: measure it as is")
     args = parser.parse_args()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
@@ -165,12 +176,23 @@ def main() -> None:
     from neurath.testbed._population import tier
 
     if args.tier:
-        suite = tier(args.tier)[0]
+        suite = tier(args.tier, args.redraw)[0]
+    elif args.redraw:
+        parser.error("--redraw needs --tier")
     else:
         suite = load_suite(args.suite) if args.suite else default_suite()
     store = OrganismStore(out)
     if args.reuse:
-        build_suite(suite, store, jobs=args.jobs)  # warm: checks that everything is built
+        # Measure what is there: a folder built for another draw would otherwise be rebuilt
+        # in place (22 minutes for the full tier), replacing the organisms it held.
+        missing = _unbuilt_ids(suite, store)
+        if missing:
+            parser.error(
+                f"--reuse: {len(missing)} of {len(suite.organisms)} organisms of "
+                f"{suite.name!r} are not built in {out} (e.g. {missing[0]}); build them first "
+                "or name the draw the folder holds (--tier/--redraw)"
+            )
+        build_suite(suite, store, jobs=args.jobs)  # warm: writes the group list
         fidelity(suite, store, args.jobs or 2)
         return
     load_before, cpu0 = _load(), _cpu()
