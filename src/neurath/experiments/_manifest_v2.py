@@ -92,13 +92,14 @@ def to_manifest_v2(
         comps = {}
         if fits is not None and f.status == "ok":
             comps = {kind: ComponentExpectation(mean=k.mean, sd=k.sd) for kind, k in fits.items()}
-            declared = get_experiment(f.experiment).declared
-            effect = max(
-                abs(f.expected.separation), abs(declared[0] - declared[1]) if declared else 0.0
-            )
-            new = _novel(fits, calibration.kind_scheming, effect, _direction(f, declared))
-            if novel > 0 and new is not None:
-                comps[UNKNOWN], comps[f"{UNKNOWN}:{measure}"] = new
+            if novel > 0:
+                declared = get_experiment(f.experiment).declared
+                effect = max(
+                    abs(f.expected.separation), abs(declared[0] - declared[1]) if declared else 0
+                )
+                new = _novel(fits, calibration.kind_scheming, effect, _direction(f, declared))
+                if new is not None:
+                    comps[UNKNOWN], comps[f"{UNKNOWN}:{measure}"] = new
         body = f.model_dump()
         body["factors"] = {k: w for k, w in f.factors.items() if not k.endswith(DEVIATION)}
         ok = f.status == "ok"
