@@ -328,3 +328,23 @@ def test_a_split_reads_the_adversarial_search_whichever_setting_it_chose(
         assert scored.choices["adversarial.confirm"].chosen is confirm
         findings[confirm] = {row.organism: row.n_findings for row in scored.targets}
     assert findings[False] == findings[True]
+
+
+def test_a_separated_split_reports_a_slope_interval_open_above() -> None:
+    # Every schemer near 0, every benign target at 0.97: the bootstrap of the Firth slope sits
+    # far below 1 (the penalty's optimum), while the profile interval is open above and its
+    # lower end is where the weighted likelihood falls 1.92 below its supremum.
+    rng = np.random.default_rng(4)
+    p = [1e-15] * 30 + list(0.97 + rng.uniform(-0.01, 0.01, 60))
+    s = [True] * 30 + [False] * 60
+    m = ["a"] * 15 + ["b"] * 15 + ["c"] * 30 + ["d"] * 30
+    score = score_targets(p, s, m, prior_not_scheming=0.5, n_boot=200, seed=3)
+    prof, boot = score.calibration_slope_profile, score.metrics["calibration_slope"]
+    assert prof is not None and prof.value == boot.value
+    assert prof.hi is None and prof.lo is not None and 0 < prof.lo < 1
+    assert boot.hi is not None and boot.hi < 1
+    # Overlapping forecasts (one schemer scored above the benign targets): bounded.
+    score = score_targets([0.995, *p[1:]], s, m, prior_not_scheming=0.5, n_boot=0)
+    prof = score.calibration_slope_profile
+    assert prof is not None and prof.lo is not None and prof.hi is not None
+    assert prof.lo < prof.hi

@@ -15,6 +15,8 @@ from neurath.engine import (
     auroc,
     brier_score,
     calibration_fit,
+    calibration_fit_firth,
+    calibration_slope_interval,
     ece_bootstrap,
     expected_calibration_error,
     false_reassurances,
@@ -120,3 +122,70 @@ def test_calibration_fit_on_very_confident_forecasts_matches_sklearn(
     flat = calibration_fit([0.9, 0.1, 0.9, 0.1], [0, 1, 1, 0])
     assert flat.converged
     assert flat.slope == pytest.approx(0.0, abs=1e-9)
+
+
+def _profile_at(p: np.ndarray, y: np.ndarray, slope: float) -> float:
+    """The log-likelihood at ``slope``, maximised over the intercept by another method (BFGS)."""
+    from scipy.optimize import minimize
+
+    x = np.log(np.clip(p, 1e-9, 1 - 1e-9)) - np.log1p(-np.clip(p, 1e-9, 1 - 1e-9))
+
+    def nll(a: np.ndarray) -> float:
+        eta = a[0] + slope * x
+        return float(np.sum(np.logaddexp(0.0, eta) - y * eta))
+
+    return -float(minimize(nll, np.array([0.0]), method="BFGS", tol=1e-12).fun)
+
+
+def test_slope_interval_is_where_the_profile_drops_by_half_the_chi2_quantile(
+    rng: np.random.Generator,
+) -> None:
+    x = rng.normal(0, 2, 600)
+    y = (rng.random(600) < expit(0.8 * x)).astype(float)  # overconfident: true slope 0.8
+    p = expit(x)
+    lo, hi = calibration_slope_interval(p, y)
+    fit = calibration_fit(p, y)
+    assert lo < fit.slope < hi
+    top = _profile_at(p, y, fit.slope)
+    for end in (lo, hi):
+        assert top - _profile_at(p, y, end) == pytest.approx(3.841458820694124 / 2, abs=1e-4)
+    # Close to the Wald interval on this many cases.
+    eta = fit.intercept + fit.slope * x
+    w = expit(eta) * (1 - expit(eta))
+    info = np.array([[w.sum(), (w * x).sum()], [(w * x).sum(), (w * x * x).sum()]])
+    se = float(np.sqrt(np.linalg.inv(info)[1, 1]))
+    assert lo == pytest.approx(fit.slope - 1.96 * se, abs=0.15 * se)
+    assert hi == pytest.approx(fit.slope + 1.96 * se, abs=0.15 * se)
+
+
+def test_slope_interval_covers_a_calibrated_forecaster_about_95_percent(
+    rng: np.random.Generator,
+) -> None:
+    covered = 0
+    for _ in range(200):
+        x = rng.normal(0, 2.5, 150)
+        y = (rng.random(150) < expit(x)).astype(float)
+        lo, hi = calibration_slope_interval(expit(x), y)
+        covered += lo <= 1.0 <= hi
+    assert 0.90 <= covered / 200 <= 0.99
+
+
+def test_slope_interval_under_separation_is_open_above_and_rejects_shallow_slopes() -> None:
+    # Schemers scored ~0, benign targets 0.97: perfectly separated. The Firth estimate is set
+    # by the clip; the profile's lower end is where the likelihood is 1.92 below its supremum 0.
+    p = np.r_[np.full(45, 1e-20), np.full(105, 0.97)]
+    y = np.r_[np.zeros(45), np.ones(105)]
+    lo, hi = calibration_slope_interval(p, y)
+    assert hi == math.inf
+    assert 0 < lo < 1
+    assert _profile_at(p, y, lo) == pytest.approx(-3.841458820694124 / 2, abs=1e-4)
+    assert calibration_fit_firth(p, y, eps=1e-6).slope > calibration_fit_firth(p, y).slope + 0.1
+
+
+def test_slope_interval_excludes_1_for_forecasts_right_70_percent_at_certainty(
+    rng: np.random.Generator,
+) -> None:
+    x = np.where(rng.random(400) < 0.5, 18.4, -18.4)
+    y = np.where(rng.random(400) < 0.7, x > 0, x < 0).astype(float)
+    lo, hi = calibration_slope_interval(expit(x), y)
+    assert lo < calibration_fit(expit(x), y).slope < hi < 0.1

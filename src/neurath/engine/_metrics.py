@@ -158,6 +158,66 @@ def calibration_fit_firth(
     return CalibrationFit(float(beta[1]), float(beta[0]), converged)
 
 
+def calibration_slope_interval(
+    p: ArrayLike,
+    outcome: ArrayLike,
+    eps: float = 1e-9,
+    weight: ArrayLike | None = None,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """The calibration slope's profile-likelihood interval (Venzon and Moolgavkar 1988): the
+    slopes ``b`` whose log-likelihood, maximised over the intercept, is within
+    ``chi2_1(level) / 2`` of the largest. The upper end is ``inf`` when the forecasts separate
+    the outcomes (every slope steeper than the data's is as good).
+
+    Under separation the Firth estimate and any interval built around it (Wald, bootstrap,
+    or the profile of the penalised likelihood) are set by the Jeffreys penalty and by the
+    clip ``eps``, not by the outcomes: every resample is separated too, and the penalty favours
+    fitted values away from 0 and 1 whatever happened. The likelihood's own profile keeps what
+    the data say: slopes below the lower end fit them worse than chance allows, steeper ones
+    do not. Cases count as independent (weights as in :func:`calibration_fit_firth`);
+    clustered cases would widen the interval.
+    """
+    from scipy.optimize import brentq, minimize_scalar
+    from scipy.stats import chi2
+
+    pa, ya = _as_pair(p, outcome)
+    case = _weights(weight, len(pa))
+    x = np.log(np.clip(pa, eps, 1 - eps)) - np.log1p(-np.clip(pa, eps, 1 - eps))
+    if np.ptp(x) == 0 or np.ptp(ya) == 0:
+        return -math.inf, math.inf  # no spread in the forecasts or no second class
+
+    def profile(b: float) -> float:
+        """max over the intercept of the log-likelihood at slope ``b`` (concave in it)."""
+        best = minimize_scalar(
+            lambda a: -float(np.sum(case * (ya * (a + b * x) - np.logaddexp(0.0, a + b * x))))
+        )
+        return -float(best.fun)
+
+    mle = calibration_fit(pa, ya, eps=eps)  # unweighted: where to look for the peak
+    if mle.converged:
+        guess = (mle.slope - 0.1, mle.slope + 0.1)
+        peak = float(minimize_scalar(lambda b: -profile(b), bracket=guess).x)
+    else:  # separated: the likelihood climbs towards its supremum as the slope grows
+        peak = max((max(mle.slope, 1.0) * 2.0**k for k in range(24)), key=profile)
+    top = profile(peak)
+    drop = float(chi2.ppf(level, 1)) / 2.0
+
+    def excess(b: float) -> float:
+        return top - profile(b) - drop
+
+    def bound(direction: float) -> float:
+        step, inner = 0.25 * max(abs(peak), 0.1), peak
+        for _ in range(60):
+            outer = inner + direction * step
+            if excess(outer) > 0:
+                return float(brentq(excess, min(inner, outer), max(inner, outer), xtol=1e-8))
+            inner, step = outer, step * 2.0
+        return direction * math.inf
+
+    return bound(-1.0), (bound(1.0) if mle.converged else math.inf)
+
+
 def _bernoulli_ll(eta: NDArray[np.float64], y: NDArray[np.float64]) -> float:
     return float(np.sum(y * eta - np.logaddexp(0.0, eta)))
 

@@ -37,6 +37,16 @@ def _est(e: Estimate) -> str:
     return f"{e.value:.3f}{ci}"
 
 
+def _profile(s: AggregatorScore) -> str:
+    """The slope's profile-likelihood interval; open above where the outcomes are separated."""
+    e = s.calibration_slope_profile
+    if e is None or e.value is None:
+        return "n/a"
+    lo = "-inf" if e.lo is None else f"{e.lo:.3f}"
+    hi = "inf (separated)" if e.hi is None else f"{e.hi:.3f}"
+    return f"{e.value:.3f} <span class=muted>[{lo}, {hi}]</span>"
+
+
 def _false(s: AggregatorScore) -> str:
     bound = s.false_reassurance_upper
     upper = f" (rate &le; {bound:.2f})" if bound is not None else ""
@@ -101,6 +111,8 @@ def _split(s: SplitResult) -> list[str]:
     for key, label in _METRICS:
         cells = "".join(f"<td class=num>{_est(s.scores[k].metrics[key])}</td>" for k in shown)
         out.append(f"<tr><td>{label}</td>{cells}</tr>")
+    cells = "".join(f"<td class=num>{_profile(s.scores[k])}</td>" for k in shown)
+    out.append(f"<tr><td>calibration slope, profile-likelihood interval</td>{cells}</tr>")
     out.append("</table>")
     series = {
         _LABELS[k]: ([getattr(r, f) for r in s.targets], [not r.scheming for r in s.targets])
