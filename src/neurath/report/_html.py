@@ -113,9 +113,22 @@ def reliability_svg(
 
 
 def _slope(m: Any) -> str:
-    if m.calibration_converged:
-        return f"{_f(m.calibration_slope, 2)} (MLE {_f(m.calibration_slope_mle, 2)})"
-    return f"{_f(m.calibration_slope, 2)} (MLE diverges: separated)"
+    mle = (
+        f"MLE {_f(m.calibration_slope_mle, 2)}"
+        if m.calibration_converged
+        else "MLE diverges: separated"
+    )
+    return f"{_f(m.calibration_slope, 2)}{_e(slope_interval(m))} ({mle})"
+
+
+def slope_interval(m: Any) -> str:
+    """`` [lo, hi]`` of the slope's profile-likelihood interval (``inf``: open above), or ''."""
+    ends = getattr(m, "calibration_slope_interval", None)
+    if ends is None:
+        return ""
+    lo = "-inf" if ends[0] is None else f"{ends[0]:.2f}"
+    hi = "inf" if ends[1] is None else f"{ends[1]:.2f}"
+    return f" [{lo}, {hi}]"
 
 
 def write_report(run: RunFolder | str | Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -33,6 +34,9 @@ class Metrics(BaseModel):
     """Whether the maximum-likelihood fit converged. False when the predictions separate the
     outcomes perfectly: the MLE slope then grows without bound and only the Firth estimate
     means anything."""
+    calibration_slope_interval: tuple[float | None, float | None] | None = None
+    """The slope's 95 % profile-likelihood interval (``None`` ends: unbounded; open above
+    when the outcomes are separated). See :func:`neurath.engine.calibration_slope_interval`."""
     ece: float
     ece_interval: tuple[float, float]
     """95% bootstrap interval, resampling organism families (archetypes)."""
@@ -93,6 +97,7 @@ def score(p: list[float], scheming: list[bool], groups: list[str], seed: int = 0
         brier_score,
         calibration_fit,
         calibration_fit_firth,
+        calibration_slope_interval,
         ece_bootstrap,
         false_reassurances,
         log_loss,
@@ -103,7 +108,15 @@ def score(p: list[float], scheming: list[bool], groups: list[str], seed: int = 0
     fit = calibration_fit(p, outcome)
     firth = calibration_fit_firth(p, outcome)
     ece = ece_bootstrap(p, outcome, groups=groups, n_boot=1000, seed=seed)
+    interval = None
+    if 0 < sum(outcome) < len(outcome):
+        ends = calibration_slope_interval(p, outcome)
+        interval = (
+            ends[0] if math.isfinite(ends[0]) else None,
+            ends[1] if math.isfinite(ends[1]) else None,
+        )
     return Metrics(
+        calibration_slope_interval=interval,
         brier=brier_score(p, outcome),
         log_loss=log_loss(p, outcome),
         calibration_slope=firth.slope,
