@@ -176,6 +176,7 @@ def _edit_results(folder: Path, change) -> None:  # type: ignore[no-untyped-def]
         (lambda d: d["targets"][0].update(p_not_scheming=0.99), "probabilities differ"),
         (lambda d: d["targets"][0].update(scheming=not d["targets"][0]["scheming"]), "truth"),
         (lambda d: d["metrics"]["correlated"].update(brier=0.001), "metrics"),
+        (lambda d: d["metrics"]["naive"].update(calibration_slope_interval=[5, 6]), "metrics"),
         (lambda d: d["study"].update(prior_not_scheming=0.9), "study"),
     ],
 )
@@ -189,6 +190,17 @@ def test_audit_verify_checks_results_json_against_the_log(
     bad = _cli("audit", "verify", str(folder), "--ledger", str(tmp_path / "none.db"))
     assert bad.exit_code == 2 and named in bad.output, bad.output
     assert len(bad.output.strip().splitlines()) == 1
+
+
+def test_a_run_written_before_the_slope_interval_existed_still_verifies(tmp_path: Path) -> None:
+    # The example safety case's run (committed under examples/) predates the metric.
+    old = Path(__file__).resolve().parent.parent / "examples" / "safetycase" / "run"
+    results = json.loads((old / "results.json").read_text())
+    assert "calibration_slope_interval" not in results["metrics"]["correlated"]
+    folder = tmp_path / "run"
+    shutil.copytree(old, folder)  # reading its SQLite ledger writes beside it
+    ok = _cli("audit", "verify", str(folder), "--ledger", str(tmp_path / "none.db"))
+    assert ok.exit_code == 0 and "results.json agrees with the log" in ok.output, ok.output
 
 
 def _rewrite_chain(folder: Path) -> None:

@@ -197,6 +197,10 @@ def _check_results(run: RunFolder, results: RunResults, entries: list[AuditEntry
     _check_metrics(where, results)
 
 
+_ADDED_LATER = ("calibration_slope_interval",)
+"""Metrics fields that runs written before them do not have (all optional)."""
+
+
 def _check_metrics(where: Path, results: RunResults) -> None:
     """Recompute the scores from the (now checked) targets: edited metrics are caught."""
     truth = [bool(t.scheming) for t in results.targets]
@@ -208,7 +212,11 @@ def _check_metrics(where: Path, results: RunResults) -> None:
     }
     for name, metrics in recomputed.items():
         stored = results.metrics.get(name)
-        if stored is None or not _same(metrics.model_dump(), stored.model_dump()):
+        # A run written before a metric was added lacks it: that is its age, not an edit.
+        newer = {f for f in _ADDED_LATER if stored is None or f not in stored.model_fields_set}
+        if stored is None or not _same(
+            metrics.model_dump(exclude=newer), stored.model_dump(exclude=newer)
+        ):
             raise AuditError(
                 f"{where}: its {name} metrics are not what its targets score (edited?)"
             )
