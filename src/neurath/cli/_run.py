@@ -233,11 +233,6 @@ def _summary(results: Any, report: Path) -> None:
 
 
 def _slope(m: Any) -> str:
-    from neurath.report._html import slope_interval
+    from neurath.report._html import slope_text
 
-    mle = (
-        f"MLE {m.calibration_slope_mle:.2f}"
-        if m.calibration_converged
-        else "MLE diverges: separated"
-    )
-    return f"{m.calibration_slope:.2f}{slope_interval(m)} ({mle})"
+    return slope_text(m)

@@ -74,6 +74,12 @@ class CalibrationFit(NamedTuple):
     where the slope grows without bound): treat slope and intercept as unreliable then."""
 
 
+def _logit(pa: NDArray[np.float64], eps: float) -> NDArray[np.float64]:
+    """Logits of forecasts clipped to [eps, 1 - eps], so that certainties stay finite."""
+    clipped = np.clip(pa, eps, 1 - eps)
+    return np.asarray(np.log(clipped) - np.log1p(-clipped), dtype=np.float64)
+
+
 def calibration_fit(p: ArrayLike, outcome: ArrayLike, eps: float = 1e-9) -> CalibrationFit:
     """Calibration slope and intercept by maximum likelihood (Newton-Raphson on 2 parameters).
 
@@ -81,7 +87,7 @@ def calibration_fit(p: ArrayLike, outcome: ArrayLike, eps: float = 1e-9) -> Cali
     produce infinite covariates.
     """
     pa, ya = _as_pair(p, outcome)
-    x = np.log(np.clip(pa, eps, 1 - eps)) - np.log1p(-np.clip(pa, eps, 1 - eps))
+    x = _logit(pa, eps)
     design = np.column_stack([np.ones_like(x), x])
     # Start from the flat model: Newton from (0, 1) overshoots wildly when the forecasts are
     # confident (logits near +-20 make the Hessian vanish), while from (0, 0) the log-likelihood
@@ -134,7 +140,7 @@ def calibration_fit_firth(
     """
     pa, ya = _as_pair(p, outcome)
     case = _weights(weight, len(pa))
-    x = np.log(np.clip(pa, eps, 1 - eps)) - np.log1p(-np.clip(pa, eps, 1 - eps))
+    x = _logit(pa, eps)
     design = np.column_stack([np.ones_like(x), x])
     beta = np.zeros(2)
     converged = False
@@ -183,7 +189,7 @@ def calibration_slope_interval(
 
     pa, ya = _as_pair(p, outcome)
     case = _weights(weight, len(pa))
-    x = np.log(np.clip(pa, eps, 1 - eps)) - np.log1p(-np.clip(pa, eps, 1 - eps))
+    x = _logit(pa, eps)
     if np.ptp(x) == 0 or np.ptp(ya) == 0:
         return -math.inf, math.inf  # no spread in the forecasts or no second class
 

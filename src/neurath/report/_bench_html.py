@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from neurath.report._html import _CSS, _e, reliability_svg
+from neurath.report._html import _CSS, _e, interval_text, reliability_svg
 
 if TYPE_CHECKING:
     from neurath.testbed._bench import BenchResult, SplitResult
@@ -42,9 +42,8 @@ def _profile(s: AggregatorScore) -> str:
     e = s.calibration_slope_profile
     if e is None or e.value is None:
         return "n/a"
-    lo = "-inf" if e.lo is None else f"{e.lo:.3f}"
-    hi = "inf (separated)" if e.hi is None else f"{e.hi:.3f}"
-    return f"{e.value:.3f} <span class=muted>[{lo}, {hi}]</span>"
+    ends = interval_text(e.lo, e.hi, digits=3, open_above="inf (separated)")
+    return f"{e.value:.3f} <span class=muted>{ends}</span>"
 
 
 def _false(s: AggregatorScore) -> str:

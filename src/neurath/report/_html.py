@@ -112,23 +112,23 @@ def reliability_svg(
     return "".join(parts)
 
 
-def _slope(m: Any) -> str:
+def slope_text(m: Any) -> str:
+    """A run's calibration slope: Firth's, its profile-likelihood interval, and the MLE."""
     mle = (
         f"MLE {_f(m.calibration_slope_mle, 2)}"
         if m.calibration_converged
         else "MLE diverges: separated"
     )
-    return f"{_f(m.calibration_slope, 2)}{_e(slope_interval(m))} ({mle})"
-
-
-def slope_interval(m: Any) -> str:
-    """`` [lo, hi]`` of the slope's profile-likelihood interval (``inf``: open above), or ''."""
     ends = getattr(m, "calibration_slope_interval", None)
-    if ends is None:
-        return ""
-    lo = "-inf" if ends[0] is None else f"{ends[0]:.2f}"
-    hi = "inf" if ends[1] is None else f"{ends[1]:.2f}"
-    return f" [{lo}, {hi}]"
+    interval = "" if ends is None else " " + interval_text(ends[0], ends[1], digits=2)
+    return f"{_f(m.calibration_slope, 2)}{interval} ({mle})"
+
+
+def interval_text(lo: float | None, hi: float | None, digits: int, open_above: str = "inf") -> str:
+    """``[lo, hi]``, an end given as ``None`` being open (``-inf``, ``open_above``)."""
+    low = "-inf" if lo is None else f"{lo:.{digits}f}"
+    high = open_above if hi is None else f"{hi:.{digits}f}"
+    return f"[{low}, {high}]"
 
 
 def write_report(run: RunFolder | str | Path) -> Path:
@@ -284,8 +284,8 @@ def render_report(
         ("log loss (lower is better)", _f(c.log_loss), _f(n.log_loss)),
         (
             "calibration slope, Firth (1 is calibrated)",
-            _slope(c),
-            _slope(n),
+            _e(slope_text(c)),
+            _e(slope_text(n)),
         ),
         (
             "ECE [95% bootstrap by family]",

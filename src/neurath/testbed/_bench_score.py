@@ -21,10 +21,10 @@ from neurath.engine._metrics import (
     auroc,
     brier_score,
     calibration_fit_firth,
-    calibration_slope_interval,
     expected_calibration_error,
     log_loss,
 )
+from neurath.testbed._results import slope_interval_ends
 
 REASSURED = 0.95
 METRICS = ("log_loss", "brier", "ece", "calibration_slope", "auroc", "benign_reassurance_rate")
@@ -202,9 +202,5 @@ def _slope_profile(
     if point["calibration_slope"] is None:
         return None
     w = base_rate_weights(scheming, prior)
-    lo, hi = calibration_slope_interval(p, (~scheming).astype(float), weight=w)
-    return Estimate(
-        value=point["calibration_slope"],
-        lo=lo if math.isfinite(lo) else None,
-        hi=hi if math.isfinite(hi) else None,
-    )
+    lo, hi = slope_interval_ends(p, (~scheming).astype(float), weight=w)
+    return Estimate(value=point["calibration_slope"], lo=lo, hi=hi)

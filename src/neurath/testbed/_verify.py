@@ -213,7 +213,7 @@ def _check_metrics(where: Path, results: RunResults) -> None:
     for name, metrics in recomputed.items():
         stored = results.metrics.get(name)
         # A run written before a metric was added lacks it: that is its age, not an edit.
-        newer = {f for f in _ADDED_LATER if stored is None or f not in stored.model_fields_set}
+        newer = set(_ADDED_LATER) - (stored.model_fields_set if stored else set())
         if stored is None or not _same(
             metrics.model_dump(exclude=newer), stored.model_dump(exclude=newer)
         ):
