@@ -691,7 +691,11 @@ def test_the_safety_cases_open_claims_are_in_the_review_queue(site: Site) -> Non
     assert {i.run_id for i in arguments} >= {"ref"}
     for organism in ORGANISMS:  # the case's open claims name no unsealed organism
         assert not any(organism in i.subject + i.context for i in arguments)
-    item = arguments[0]
+    # other tests walk hal's queue in the order it hashes to, and may have judged some of these
+    done = {r.item_id for r in service.own_reviews("hal")}
+    fresh = [i for i in arguments if i.id not in done]
+    assert fresh, "hal has judged every open claim already: the test needs one left"
+    item = fresh[0]
     client, csrf = api_login(site.base, "hal")
     r = client.post(
         f"/api/review/{item.id}",
