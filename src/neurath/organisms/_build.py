@@ -252,7 +252,7 @@ def _train_group(
     def fit(todo: list[OrganismSpec], round_: int) -> list[Any]:
         trained = stack([models[spec.id] for spec in todo])
         if round_ == 0:
-            sets = [data(spec, 6000, spec.seed) for spec in todo]
+            sets = [data(spec, cfg.organism_examples, spec.seed) for spec in todo]
         else:
             n = cfg.extra_steps * cfg.batch_size
             sets = [data(spec, n, spec.seed + 1000 * round_) for spec in todo]

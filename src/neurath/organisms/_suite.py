@@ -64,6 +64,9 @@ class TrainingOverrides(BaseModel):
 
     base_steps: Integer | None = Field(default=None, ge=1)
     organism_steps: Integer | None = Field(default=None, ge=1)
+    organism_batch_size: Integer | None = Field(default=None, ge=1)
+    organism_lr: float | None = Field(default=None, gt=0.0)
+    organism_examples: Integer | None = Field(default=None, ge=1)
     n_embd: Integer | None = Field(default=None, ge=8)
     extra_rounds: Integer | None = Field(default=None, ge=0)
     check_target: float | None = Field(default=None, ge=0.0, le=1.0)

