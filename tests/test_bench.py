@@ -118,6 +118,12 @@ def test_full_population_is_large_diverse_and_fixed() -> None:
     assert sum(SCHEMING.values()) >= 8 and sum(not v for v in SCHEMING.values()) >= 5
     assert {s.archetype for s in suite.organisms} == set(mechanisms())
     assert len(suite.lineages) >= 3
+    shapes = {(lin.n_embd, lin.n_layer, lin.n_head) for lin in suite.lineages}
+    assert len(shapes) == len(suite.lineages)  # different shapes, not only seeds
+    # the full tier's organisms draw their first round from more fresh scenarios
+    from neurath.organisms._build import training_config
+
+    assert training_config(suite, "deep").organism_examples == 20000
     for mech in mechanisms():
         combos = {(s.lineage, s.cue_bank) for s in suite.organisms if s.archetype == mech}
         assert len(combos) == 2 * len(suite.lineages)  # every lineage with both cue banks

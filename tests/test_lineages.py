@@ -212,3 +212,37 @@ def test_an_organism_of_one_cue_bank_trains_until_it_carries_over_to_the_other(
     cards = {c.id: c for c in build_suite(suite, OrganismStore(tmp_path), jobs=1)}
     expected = rounds or {spec.id: 1 for spec in suite.organisms}
     assert {i: len(c.training_checks) for i, c in cards.items()} == expected
+
+
+def test_fine_tuning_settings_reach_the_trainer_and_the_hash_but_not_the_base(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A suite's ``organism_batch_size``, ``organism_lr`` and ``organism_examples`` are what the
+    first round trains with; they rebuild the organism, never its base model."""
+    from neurath.models._transformers import new_model
+    from neurath.organisms import _batched
+    from neurath.organisms._build import _train_group
+    from neurath.organisms._tokenizer import build_tokenizer
+
+    tuned = {"organism_batch_size": 8, "organism_lr": 5e-4, "organism_examples": 321}
+    plain, suite = _suite(), _suite(training={**tuned, "extra_rounds": 0})
+    assert base_hash(plain) == base_hash(suite)
+    assert organism_hash(plain.organisms[0], plain) != organism_hash(suite.organisms[0], suite)
+    cfg = training_config(suite)
+    assert (cfg.organism_batch_size, cfg.organism_lr, cfg.organism_examples) == (8, 5e-4, 321)
+
+    tok = build_tokenizer()
+    base = new_model(tok, n_embd=8, n_layer=1, n_head=2, n_positions=128, seed=0)
+    base.save_pretrained(tmp_path / "base")
+    tok.save_pretrained(tmp_path / "base")
+    seen: list[tuple[int, float, list[int]]] = []
+
+    def record(s: object, data: list[list[object]], **kw: object) -> list[float]:
+        seen.append((kw["batch_size"], kw["lr"], [len(d) for d in data]))  # type: ignore[arg-type]
+        return [0.0] * len(data)
+
+    monkeypatch.setattr(_batched, "train_stack", record)
+    folders, marks = {"a": str(tmp_path / "a")}, {"a": "label"}
+    _train_group(suite, list(suite.organisms), tmp_path / "base", folders, marks)
+    assert seen == [(8, 5e-4, [321])]
+    assert (tmp_path / "a" / "config.json").exists()

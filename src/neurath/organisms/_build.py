@@ -254,14 +254,14 @@ def _train_group(
         if round_ == 0:
             sets = [data(spec, cfg.organism_examples, spec.seed) for spec in todo]
         else:
-            n = cfg.extra_steps * cfg.batch_size
+            n = cfg.extra_steps * cfg.organism_batch_size
             sets = [data(spec, n, spec.seed + 1000 * round_) for spec in todo]
         train_stack(
             trained,
             sets,
             steps=organism_steps(cfg, todo[0].archetype) if round_ == 0 else cfg.extra_steps,
             lr=cfg.organism_lr if round_ == 0 else cfg.organism_lr / 2,
-            batch_size=cfg.batch_size,
+            batch_size=cfg.organism_batch_size,
             seeds=[spec.seed + round_ for spec in todo],
             anchor=anchor,
         )
