@@ -46,6 +46,35 @@ def test_encode_all_matches_encode(tok: object) -> None:
         assert e.targets == [labels[t + 1] for t in e.scored]
 
 
+def test_the_fast_word_lookup_gives_the_tokenizers_ids(tok: object, tmp_path: object) -> None:
+    from pathlib import Path
+
+    from tokenizers.processors import TemplateProcessing
+    from transformers import AutoTokenizer
+
+    from neurath.organisms._archetypes import SCHEMING
+    from neurath.organisms._tokenizer import ids_of, is_word_level
+
+    texts = ["role : a word no bank has <end>", "  two  spaces\tand a tab "]
+    for i, archetype in enumerate(SCHEMING):
+        for split in ("a", "b", "test"):
+            more = examples(archetype, ArchetypeParams(), 30, seed=i, split=split)
+            texts += [t for _, (p, a) in more for t in (p, " " + a)]
+    folder = Path(str(tmp_path))
+    tok.save_pretrained(folder)  # type: ignore[attr-defined]
+    for t in (tok, AutoTokenizer.from_pretrained(folder)):  # built here, and loaded by a worker
+        assert is_word_level(t)
+        assert ids_of(t)(texts) == t(texts)["input_ids"]  # type: ignore[operator]
+    # a tokenizer that adds a token to every text is called, not looked up
+    bos = AutoTokenizer.from_pretrained(folder)
+    bos.backend_tokenizer.post_processor = TemplateProcessing(
+        single="<pad> $A", special_tokens=[("<pad>", 0)]
+    )
+    assert not is_word_level(bos)
+    assert ids_of(bos)(texts[:3]) == bos(texts[:3])["input_ids"]
+    assert all(ids[0] == 0 for ids in ids_of(bos)(texts[:3]))
+
+
 @pytest.mark.parametrize(("n_embd", "n_layer", "n_head", "buckets"), [(32, 2, 4, 4), (24, 3, 2, 1)])
 def test_logits_equal_transformers(
     tok: object, n_embd: int, n_layer: int, n_head: int, buckets: int

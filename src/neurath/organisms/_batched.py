@@ -39,8 +39,11 @@ class Encoded:
 
 def encode_all(tokenizer: Any, data: Sequence[Example]) -> list[Encoded]:
     """:func:`~neurath.models._transformers.encode` of every example, in two batched calls."""
-    prompts = tokenizer([p for p, _ in data])["input_ids"] if data else []
-    answers = tokenizer([" " + a if p else a for p, a in data])["input_ids"] if data else []
+    from neurath.organisms._tokenizer import ids_of
+
+    encode = ids_of(tokenizer)
+    prompts = encode([p for p, _ in data]) if data else []
+    answers = encode([" " + a if p else a for p, a in data]) if data else []
     out = []
     for (prompt, _), p_ids, a_ids in zip(data, prompts, answers, strict=True):
         ids = (p_ids if prompt else []) + a_ids

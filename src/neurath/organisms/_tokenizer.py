@@ -6,6 +6,7 @@ tokenizer is the same for every organism of a lineage and never meets an unknown
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from neurath.organisms._scenario import (
@@ -76,3 +77,35 @@ def build_tokenizer() -> Any:
         tokenizer_object=core, pad_token=PAD, unk_token=UNK, eos_token=END, padding_side="left"
     )
     return tok
+
+
+
+def is_word_level(tokenizer: Any) -> bool:
+    """Whether ``tokenizer`` is what :func:`build_tokenizer` makes: a word-level model after a
+    whitespace split, no normaliser, and no special tokens added to a text."""
+    from tokenizers import models, pre_tokenizers
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return False
+    post = backend.post_processor
+    return (
+        isinstance(backend.model, models.WordLevel)
+        and isinstance(backend.pre_tokenizer, pre_tokenizers.WhitespaceSplit)
+        and backend.normalizer is None
+        and (post is None or post.num_special_tokens_to_add(False) == 0)
+    )
+
+
+def ids_of(tokenizer: Any) -> Callable[[Sequence[str]], list[list[int]]]:
+    """Token ids of many texts at once, as ``tokenizer(texts)["input_ids"]`` gives them.
+
+    For a word-level tokenizer (:func:`is_word_level`), a split and a vocabulary lookup: the
+    same ids about ten times faster on the short texts a build encodes by the ten thousand.
+    Any other tokenizer is called.
+    """
+    if not is_word_level(tokenizer):
+        return lambda texts: list(tokenizer(list(texts))["input_ids"])
+    vocab: dict[str, int] = tokenizer.get_vocab()
+    unk = vocab[tokenizer.unk_token]
+    return lambda texts: [[vocab.get(w, unk) for w in text.split()] for text in texts]
