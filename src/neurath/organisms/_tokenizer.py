@@ -79,7 +79,6 @@ def build_tokenizer() -> Any:
     return tok
 
 
-
 def is_word_level(tokenizer: Any) -> bool:
     """Whether ``tokenizer`` is what :func:`build_tokenizer` makes: a word-level model after a
     whitespace split, no normaliser, and no special tokens added to a text."""
