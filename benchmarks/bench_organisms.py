@@ -184,7 +184,7 @@ def main() -> None:
     store = OrganismStore(out)
     if args.reuse:
         # Measure what is there: a folder built for another draw would otherwise be rebuilt
-        # in place (22 minutes for the full tier), replacing the organisms it held.
+        # in place (about 20 minutes for the full tier), replacing the organisms it held.
         missing = _unbuilt_ids(suite, store)
         if missing:
             parser.error(

@@ -55,7 +55,8 @@ def test_the_fast_word_lookup_gives_the_tokenizers_ids(tok: object, tmp_path: ob
     from neurath.organisms._archetypes import SCHEMING
     from neurath.organisms._tokenizer import ids_of, is_word_level
 
-    texts = ["role : a word no bank has <end>", "  two  spaces\tand a tab "]
+    texts = ["role : a word no bank has <end>", "  two  spaces\tand a tab ", ""]
+    texts += [a for _, a in neutral_text(20, seed=1)]  # the base model's plain text
     for i, archetype in enumerate(SCHEMING):
         for split in ("a", "b", "test"):
             more = examples(archetype, ArchetypeParams(), 30, seed=i, split=split)

@@ -189,11 +189,23 @@ def test_a_build_cut_short_keeps_the_cards_of_what_it_finished(tmp_path: Path) -
 def test_the_organisms_schedule_leaves_the_base_alone() -> None:
     """A base model's hash follows what its own training reads, not the organisms' schedule."""
     plain = _suite()
-    for change in ({"organism_steps": 7}, {"extra_rounds": 0}, {"check_unseen_target": 0.5}):
+    changes: list[dict[str, object]] = [
+        {"organism_steps": 7},
+        {"extra_rounds": 0},
+        {"check_unseen_target": 0.5},
+        {"organism_batch_size": 8},
+        {"organism_lr": 5e-4},
+        {"organism_examples": 321},
+    ]
+    for change in changes:
         other = _suite(training=change)
         assert base_hash(other) == base_hash(plain)
         assert organism_hash(other.organisms[0], other) != organism_hash(plain.organisms[0], plain)
     assert base_hash(_suite(training={"base_steps": 7})) != base_hash(plain)
+    # Fields added later, set to what training did before they existed, change nothing: an
+    # organism built before them keeps its hash (and is not rebuilt).
+    same = _suite(training={"organism_batch_size": 32, "organism_examples": 6000})
+    assert organism_hash(same.organisms[0], same) == organism_hash(plain.organisms[0], plain)
 
 
 @pytest.mark.parametrize(("unseen", "rounds"), [(1.0, {"w-1": 1, "w-2": 3, "d-1": 3}), (0.0, {})])
@@ -214,20 +226,19 @@ def test_an_organism_of_one_cue_bank_trains_until_it_carries_over_to_the_other(
     assert {i: len(c.training_checks) for i, c in cards.items()} == expected
 
 
-def test_fine_tuning_settings_reach_the_trainer_and_the_hash_but_not_the_base(
+def test_fine_tuning_settings_reach_the_trainer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A suite's ``organism_batch_size``, ``organism_lr`` and ``organism_examples`` are what the
-    first round trains with; they rebuild the organism, never its base model."""
+    """A suite's ``organism_batch_size``, ``organism_lr`` and ``organism_examples`` are what
+    fine-tuning trains with (the first round and the extra ones)."""
     from neurath.models._transformers import new_model
     from neurath.organisms import _batched
     from neurath.organisms._build import _train_group
     from neurath.organisms._tokenizer import build_tokenizer
 
     tuned = {"organism_batch_size": 8, "organism_lr": 5e-4, "organism_examples": 321}
-    plain, suite = _suite(), _suite(training={**tuned, "extra_rounds": 0})
-    assert base_hash(plain) == base_hash(suite)
-    assert organism_hash(plain.organisms[0], plain) != organism_hash(suite.organisms[0], suite)
+    # One extra round that the untrained model cannot pass (a check target above any score).
+    suite = _suite(training={**tuned, "extra_rounds": 1, "check_target": 1.0})
     cfg = training_config(suite)
     assert (cfg.organism_batch_size, cfg.organism_lr, cfg.organism_examples) == (8, 5e-4, 321)
 
@@ -244,5 +255,6 @@ def test_fine_tuning_settings_reach_the_trainer_and_the_hash_but_not_the_base(
     monkeypatch.setattr(_batched, "train_stack", record)
     folders, marks = {"a": str(tmp_path / "a")}, {"a": "label"}
     _train_group(suite, list(suite.organisms), tmp_path / "base", folders, marks)
-    assert seen == [(8, 5e-4, [321])]
+    # the first round on organism_examples, the extra one on extra_steps batches, at half rate
+    assert seen == [(8, 5e-4, [321]), (8, 2.5e-4, [cfg.extra_steps * 8])]
     assert (tmp_path / "a" / "config.json").exists()

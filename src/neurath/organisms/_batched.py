@@ -7,13 +7,12 @@ matrix products runs all of them in one pass, and one AdamW step updates every m
 as ``K`` separate optimisers, AdamW being elementwise (gradient clipping is per model). Each model
 draws its own batches from its own data with its own seed, as
 :func:`neurath.models._transformers.train` does (a test checks they end at the same weights), and
-is copied back into an ordinary transformers model (:func:`unstack`).
-
-The forward is transformers' ``GPT2LMHeadModel`` (exact GELU, tied LM head; a test checks the
-logits agree) computing less: padding is never computed (projections and MLPs run on the packed
-real tokens, scattered into padded layouts, bucketed by length, only for attention), and the last
-layer runs only where the loss reads it (keys and values at every token; queries, output
-projection and MLP at the positions that predict answer tokens).
+is copied back into an ordinary transformers model (:func:`unstack`). The forward is
+transformers' ``GPT2LMHeadModel`` (exact GELU, tied LM head; a test checks the logits agree)
+computing less: padding is never computed (projections and MLPs run on the packed real tokens,
+scattered into padded layouts, bucketed by length, only for attention), and the last layer runs
+only where the loss reads it (keys and values at every token; queries, output projection and
+MLP at the positions that predict answer tokens).
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from neurath.models._transformers import Example
+from neurath.organisms._tokenizer import ids_of
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,7 @@ class Encoded:
 
 
 def encode_all(tokenizer: Any, data: Sequence[Example]) -> list[Encoded]:
-    """:func:`~neurath.models._transformers.encode` of every example, in two batched calls."""
-    from neurath.organisms._tokenizer import ids_of
-
+    """:func:`~neurath.models._transformers.encode` of every example, in two ``ids_of`` calls."""
     encode = ids_of(tokenizer)
     prompts = encode([p for p, _ in data]) if data else []
     answers = encode([" " + a if p else a for p, a in data]) if data else []
@@ -124,8 +122,7 @@ class Batch:
 
 
 BUCKETS = 4
-"""Attention layouts per batch: examples sorted by length and padded in groups, so attention
-(quadratic in the padded length) costs little more than on the real lengths."""
+"""Attention layouts per batch: examples sorted by length, padded in groups (it is quadratic)."""
 
 
 def _ints(values: Sequence[Any]) -> Any:

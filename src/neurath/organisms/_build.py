@@ -73,12 +73,20 @@ def base_hash(suite: Suite, lineage: str = DEFAULT_LINEAGE) -> str:
 BASE_FIELDS = ("n_embd", "n_layer", "n_head", "n_positions", "batch_size", "base_steps", "base_lr")
 
 
+_LATER_FIELDS = {"organism_batch_size": 32, "organism_examples": 6000}
+"""Schedule fields added after organisms were built: at these values (what training did before
+they existed) they stay out of the hash, so that existing organisms keep theirs."""
+
+
 def organism_hash(spec: OrganismSpec, suite: Suite) -> str:
-    cfg = training_config(suite, spec.lineage)
+    cfg = dataclasses.asdict(training_config(suite, spec.lineage))
+    for name, before in _LATER_FIELDS.items():
+        if cfg[name] == before:
+            del cfg[name]
     payload: list[object] = [
         "organism",
         BUILD_FORMAT,
-        dataclasses.asdict(cfg),
+        cfg,
         spec.archetype,
         spec.params.model_dump(),
         spec.seed,

@@ -58,7 +58,8 @@ class Lineage(BaseModel):
 
 
 class TrainingOverrides(BaseModel):
-    """Optional changes to the default training schedule (tests use tiny ones)."""
+    """Optional changes to the default training schedule (the benchmark's tiers and tests set
+    some)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

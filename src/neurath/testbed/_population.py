@@ -75,7 +75,7 @@ def population_suite(
     Individual ``i`` of a mechanism has lineage ``i mod L`` (``L`` lineages) and cue bank
     ``(i div L) mod 2``, so every mechanism with at least ``2 L`` individuals has one on each
     lineage with each cue bank, and lineage and cue bank are never confounded. ``training``:
-    overrides of the training schedule (tests use tiny ones).
+    overrides of the training schedule (the tiers set some, tests tiny ones).
 
     Raises:
         ManifestError: An unknown mechanism, or too few individuals to split.
@@ -153,7 +153,8 @@ def tier(name: str, seed: int = 0) -> tuple[Suite, dict[str, dict[str, Any]]]:
     """A benchmark tier's population and battery parameters.
 
     ``full``: every mechanism, 10 individuals each on three lineages and both cue banks, the
-    default training and the experiments' default parameters (``make bench``). ``fast``: six
+    default training but for :data:`FULL_TRAINING` and the experiments' default parameters
+    (``make bench``). ``fast``: six
     mechanisms the battery separates, 4 individuals each on two lineages and both cue banks,
     tiny training and small parameters (for CI: it checks the machinery, not the figures).
     """
