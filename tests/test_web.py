@@ -706,3 +706,17 @@ def test_the_safety_cases_open_claims_are_in_the_review_queue(site: Site) -> Non
     for target in service.targets("ref"):  # a judged argument moves no assessment
         reviewed = service.reviewed_assessment("ref", target)
         assert item.id not in {o.item for o in reviewed.items}
+
+
+def test_the_run_page_gives_the_slopes_profile_interval(site: Site) -> None:
+    """Beside each aggregator's Firth slope, the profile-likelihood interval that results.json
+    holds (open above, as 'inf', when the run separates its targets)."""
+    metrics = json.loads((site.runs / "ref" / "results.json").read_text())["metrics"]
+    admin, _ = api_login(site.base, "ada")
+    page = admin.get("/runs/ref").text
+    row = re.search(r"calibration slope, Firth.*?</tr>", page, flags=re.S)
+    assert row is not None
+    for name in ("correlated", "naive"):
+        lo, hi = metrics[name]["calibration_slope_interval"]
+        high = "inf" if hi is None else f"{hi:.2f}"
+        assert f"{metrics[name]['calibration_slope']:.2f} [{lo:.2f}, {high}]" in row.group(0)

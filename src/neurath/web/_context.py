@@ -14,6 +14,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from neurath.report._html import interval_text
 from neurath.web._accounts import AccountStore, Session
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ def make_env() -> Environment:
     env.filters["f"] = fmt
     env.filters["signed"] = signed
     env.filters["seg"] = lambda s: quote(str(s), safe="")  # one path segment of a URL
+    # [lo, hi] of an interval from results.json, an end given as null being open
+    env.filters["interval"] = lambda ends: interval_text(ends[0], ends[1], digits=2)
     return env
 
 
