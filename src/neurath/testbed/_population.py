@@ -154,9 +154,9 @@ def tier(name: str, seed: int = 0) -> tuple[Suite, dict[str, dict[str, Any]]]:
 
     ``full``: every mechanism, 10 individuals each on three lineages and both cue banks, the
     default training but for :data:`FULL_TRAINING` and the experiments' default parameters
-    (``make bench``). ``fast``: six
-    mechanisms the battery separates, 4 individuals each on two lineages and both cue banks,
-    tiny training and small parameters (for CI: it checks the machinery, not the figures).
+    (``make bench``). ``fast``: six mechanisms the battery separates, 4 individuals each on two
+    lineages and both cue banks, tiny training and small parameters (for CI: it checks the
+    machinery, not the figures).
     """
     if name == "full":
         full = population_suite(

@@ -7,6 +7,7 @@ import math
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -14,7 +15,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from neurath.report._html import interval_text
+from neurath.report._html import slope_text
 from neurath.web._accounts import AccountStore, Session
 
 if TYPE_CHECKING:
@@ -65,8 +66,8 @@ def make_env() -> Environment:
     env.filters["f"] = fmt
     env.filters["signed"] = signed
     env.filters["seg"] = lambda s: quote(str(s), safe="")  # one path segment of a URL
-    # [lo, hi] of an interval from results.json, an end given as null being open
-    env.filters["interval"] = lambda ends: interval_text(ends[0], ends[1], digits=2)
+    # a run's slope cell as the CLI table and the report write it, from results.json's metrics
+    env.filters["slope"] = lambda metrics: slope_text(SimpleNamespace(**metrics))
     return env
 
 
