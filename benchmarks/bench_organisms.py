@@ -16,7 +16,7 @@ built: ``--tier full --reuse --out STORE`` gives the population's fidelity.
    organisms from other seeds, to see how much fidelity depends on the initialisation.
 3. Training cost per step, side by side on one base model: transformers' forward
    (``models._transformers.train``) against the batched trainer
-   (``organisms._batched.train_stack``) with K = 1, 2, 4, 8 models per pass.
+   (``organisms._fit.train_stack``) with K = 1, 2, 4, 8 models per pass.
 4. Batched greedy generation of short answers from one organism: completions per second.
 5. The same prompts through Inspect's eval loop with the ``organism`` provider: samples per
    second, and the ratio.
@@ -52,7 +52,7 @@ def _one_thread() -> None:
 
 
 def _verify(folder: Path, spec: Any) -> Any:
-    from neurath.organisms._build import verify_organism
+    from neurath.organisms._fidelity import verify_organism
 
     return verify_organism(folder, spec)
 
@@ -61,7 +61,7 @@ def fidelity(suite: Any, store: Any, jobs: int) -> None:
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    from neurath.organisms._build import VERIFY_N
+    from neurath.organisms._fidelity import VERIFY_N
 
     print(
         f"[2] fidelity on {VERIFY_N} held-out scenarios each [95% interval] "
@@ -102,6 +102,7 @@ def step_costs(suite: Any, store: Any, steps: int = 20) -> None:
 
     from neurath.models._transformers import train
     from neurath.organisms import _batched as B
+    from neurath.organisms._fit import train_stack
     from neurath.organisms._train import examples
 
     torch.set_num_threads(1)
@@ -122,9 +123,9 @@ def step_costs(suite: Any, store: Any, steps: int = 20) -> None:
 
     def batched(k: int) -> float:
         s = B.stack([base] * k)
-        B.train_stack(s, [enc] * k, steps=3, lr=1e-3, batch_size=32, seeds=list(range(k)))
+        train_stack(s, [enc] * k, steps=3, lr=1e-3, batch_size=32, seeds=list(range(k)))
         t0 = time.process_time()
-        B.train_stack(s, [enc] * k, steps=steps, lr=1e-3, batch_size=32, seeds=list(range(k)))
+        train_stack(s, [enc] * k, steps=steps, lr=1e-3, batch_size=32, seeds=list(range(k)))
         return (time.process_time() - t0) / steps / k
 
     cfg = base.config

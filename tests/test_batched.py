@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 
 from neurath.models._transformers import _answer_loss, encode, new_model, train  # noqa: E402
 from neurath.organisms import _batched as B  # noqa: E402
+from neurath.organisms import _fit  # noqa: E402
 from neurath.organisms._archetypes import ArchetypeParams  # noqa: E402
 from neurath.organisms._tokenizer import build_tokenizer  # noqa: E402
 from neurath.organisms._train import examples, neutral_text  # noqa: E402
@@ -130,7 +131,7 @@ def test_training_a_stack_is_training_each_model(tok: object) -> None:
     datas = [_data(60, seed=5), _data(60, seed=6)]
     seeds = [11, 12]
     s = B.stack([base, base])
-    B.train_stack(
+    _fit.train_stack(
         s, [B.encode_all(tok, d) for d in datas], steps=6, lr=3e-3, batch_size=8, seeds=seeds
     )
     for k, (data, seed) in enumerate(zip(datas, seeds, strict=True)):
@@ -153,7 +154,7 @@ def test_an_unstacked_model_saves_and_loads_as_a_plain_transformers_model(
     base = new_model(tok, n_embd=32, n_layer=2, n_head=2, n_positions=128, seed=0)
     s = B.stack([base, base])
     enc = B.encode_all(tok, _data(30, seed=1))
-    B.train_stack(s, [enc, enc], steps=3, lr=3e-3, batch_size=4, seeds=[1, 2])
+    _fit.train_stack(s, [enc, enc], steps=3, lr=3e-3, batch_size=4, seeds=[1, 2])
     model = B.unstack(s, 1, copy.deepcopy(base))
     model.save_pretrained(tmp_path)
     loaded = AutoModelForCausalLM.from_pretrained(tmp_path)
@@ -167,11 +168,57 @@ def test_the_anchor_is_zero_at_the_reference_and_pulls_towards_it(tok: object) -
     other = _perturbed(tok, 1, 32, 2, 4)
     enc = B.encode_all(tok, _data(10, seed=4))
     batch = B.make_batch([enc[:6], enc[6:]])
-    anchor = B.Anchor(B.stack([ref]), weight=1.0)
+    anchor = _fit.Anchor(B.stack([ref]), weight=1.0)
     same = B.stack([ref, ref])
-    assert B._anchor_loss(anchor, same, batch, B.final_hidden(same, batch)).abs().max() == 0
+    assert _fit._anchor_loss(anchor, same, batch, B.final_hidden(same, batch)).abs().max() == 0
     mixed = B.stack([ref, other])
-    penalty = B._anchor_loss(anchor, mixed, batch, B.final_hidden(mixed, batch))
+    penalty = _fit._anchor_loss(anchor, mixed, batch, B.final_hidden(mixed, batch))
     assert penalty[0] == 0 and penalty[1] > 0
     # It reads each example's last prompt token: the first scored position.
     assert batch.first[0].tolist() == [sum(len(e.scored) for e in enc[:i]) for i in range(6)]
+
+
+def test_a_model_that_leaves_the_stack_leaves_the_others_training_as_before(tok: object) -> None:
+    """``leave`` takes a model out mid-schedule: the stack, the optimiser's moments and the
+    others' draws shrink with it, so the others end where they end when all train on (up to
+    float rounding: the packed layout depends on every model's batch), and the one that left
+    is what the stack held when it left."""
+    base = new_model(tok, n_embd=32, n_layer=2, n_head=4, n_positions=128, seed=0)
+    datas = [B.encode_all(tok, _data(60, seed=s)) for s in (5, 6, 7)]
+    kw = {"steps": 12, "lr": 3e-3, "batch_size": 8, "seeds": [11, 12, 13]}
+    seen: dict[str, object] = {}
+
+    def watch(step: int, s: B.Stack) -> list[int]:  # records model 1 at step 5, keeps it
+        if step == 5:
+            seen.update({n: p[1].detach().clone() for n, p in s.params.items()})
+        return []
+
+    together = B.stack([base] * 3)
+    _fit.train_stack(together, datas, **kw, leave=watch)  # type: ignore[arg-type]
+    left: dict[str, object] = {}
+
+    def leave(step: int, s: B.Stack) -> list[int]:
+        if step != 5:
+            return []
+        left.update({n: p[1].detach().clone() for n, p in s.params.items()})
+        return [1]
+
+    shrunk = B.stack([base] * 3)
+    losses = _fit.train_stack(shrunk, datas, **kw, leave=leave)  # type: ignore[arg-type]
+    assert len(losses) == 2 and all(p.shape[0] == 2 for p in shrunk.params.values())
+    for name, p in together.params.items():
+        assert torch.allclose(shrunk.params[name][0], p[0], atol=1e-5), name
+        assert torch.allclose(shrunk.params[name][1], p[2], atol=1e-5), name
+        assert torch.equal(left[name], seen[name]), name  # type: ignore[arg-type]
+    fc = "transformer.h.0.mlp.c_fc.weight"
+    assert not torch.allclose(left[fc], together.params[fc][1], atol=1e-4)  # type: ignore[arg-type]
+    # Everyone leaving ends training at once.
+    calls: list[int] = []
+    gone = B.stack([base] * 2)
+
+    def everyone(step: int, s: B.Stack) -> list[int]:
+        calls.append(step)
+        return [0, 1]
+
+    assert _fit.train_stack(gone, datas[:2], **{**kw, "seeds": [1, 2]}, leave=everyone) == []  # type: ignore[arg-type]
+    assert calls == [1] and all(p.shape[0] == 0 for p in gone.params.values())

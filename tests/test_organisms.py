@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("torch")
 
 from neurath.models import load_target
-from neurath.organisms._build import verify_organism
+from neurath.organisms._fidelity import verify_organism
 from neurath.organisms._suite import Suite
 from neurath.testbed import OrganismStore, build_suite
 

@@ -199,7 +199,7 @@ def test_answers_parse_back_to_the_behaviour(archetype: str) -> None:
 
 
 def test_fidelity_interval_is_the_wilson_score_interval() -> None:
-    from neurath.organisms._build import Fidelity
+    from neurath.organisms._fidelity import Fidelity
 
     def interval(p: float, n: int) -> tuple[float, float]:
         return Fidelity(id="x", overall=p, by_kind={}, n=n).interval()

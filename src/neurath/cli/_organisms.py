@@ -12,7 +12,7 @@ from rich.table import Table
 
 from neurath.cli._main import cli, echo, progress_bar, stdout_console
 from neurath.models._target import MAX_NEW_TOKENS
-from neurath.organisms._build import VERIFY_N
+from neurath.organisms._fidelity import VERIFY_N
 
 if TYPE_CHECKING:
     from neurath.testbed import OrganismStore
@@ -126,7 +126,7 @@ def sample(organism_id: str, prompt: str, out: str | None, max_new_tokens: int) 
 def verify(suite_file: str | None, out: str | None, n: int) -> None:
     """Measure how faithfully each organism follows its archetype on held-out phrasings."""
     from neurath._errors import NeurathError
-    from neurath.organisms._build import verify_organism
+    from neurath.organisms._fidelity import verify_organism
 
     suite = _suite(suite_file)
     folder = _out(out)

@@ -1,14 +1,11 @@
 """Training tiny GPT-2s fast: several models of one shape in one forward pass, and only the
 computation the loss needs.
 
-:func:`train_stack` trains ``K`` models (organisms of one lineage) at once: their parameters are
-stacked into ``[K, ...]`` tensors (:class:`Stack`), a functional GPT-2 forward with batched
-matrix products runs all of them in one pass, and one AdamW step updates every model: the same
-as ``K`` separate optimisers, AdamW being elementwise (gradient clipping is per model). Each model
-draws its own batches from its own data with its own seed, as
-:func:`neurath.models._transformers.train` does (a test checks they end at the same weights), and
-is copied back into an ordinary transformers model (:func:`unstack`). The forward is
-transformers' ``GPT2LMHeadModel`` (exact GELU, tied LM head; a test checks the logits agree)
+The parameters of ``K`` models (organisms of one lineage) are stacked into ``[K, ...]`` tensors
+(:class:`Stack`), and a functional GPT-2 forward with batched matrix products runs all of them in
+one pass (:mod:`neurath.organisms._fit` trains them: one AdamW step updates every model). Each
+trained model is copied back into an ordinary transformers model (:func:`unstack`). The forward
+is transformers' ``GPT2LMHeadModel`` (exact GELU, tied LM head; a test checks the logits agree)
 computing less: padding is never computed (projections and MLPs run on the packed real tokens,
 scattered into padded layouts, bucketed by length, only for attention), and the last layer runs
 only where the loss reads it (keys and values at every token; queries, output projection and
@@ -17,8 +14,7 @@ MLP at the positions that predict answer tokens).
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -313,88 +309,3 @@ def losses(s: Stack, batch: Batch, hidden: Any | None = None) -> Any:
     ).view(k, m)
     counts = (batch.targets != -100).sum(1).clamp(min=1)
     return each.sum(1) / counts
-
-
-def _clip(params: Sequence[Any], max_norm: float) -> None:
-    """``clip_grad_norm_`` for each model of the stack separately."""
-    import torch
-
-    k = params[0].shape[0]
-    sq = torch.zeros(k)
-    for p in params:
-        if p.grad is not None:
-            sq += p.grad.pow(2).reshape(k, -1).sum(1)
-    coef = (max_norm / (sq.sqrt() + 1e-6)).clamp(max=1.0)
-    for p in params:
-        if p.grad is not None:
-            p.grad.mul_(coef.view(k, *([1] * (p.dim() - 1))))
-
-
-@dataclass(frozen=True)
-class Anchor:
-    """Keep the models' hidden states where a probe reads them close to those of ``reference``
-    (one model, frozen: the base) on the same inputs: ``weight`` times the mean squared distance
-    of the final hidden state at each example's last prompt token."""
-
-    reference: Stack
-    weight: float
-
-
-def _anchor_loss(anchor: Anchor, s: Stack, batch: Batch, hidden: Any) -> Any:
-    import torch
-
-    k, b = batch.first.shape
-    ref = anchor.reference
-    with torch.no_grad():
-        expanded = Stack(ref.config, {n: p.expand(k, *p.shape[1:]) for n, p in ref.params.items()})
-        target = final_hidden(expanded, batch)
-    rows = batch.first.unsqueeze(-1).expand(k, b, hidden.shape[-1])
-    diff = hidden.gather(1, rows) - target.gather(1, rows)
-    return anchor.weight * diff.pow(2).mean(dim=(1, 2))
-
-
-def train_stack(
-    s: Stack,
-    data: Sequence[Sequence[Encoded]],
-    *,
-    steps: int,
-    lr: float,
-    batch_size: int,
-    seeds: Sequence[int],
-    anchor: Anchor | None = None,
-    warmup: int = 50,
-    on_step: Callable[[int, Any], None] | None = None,
-) -> list[float]:
-    """Train every model of ``s`` in place, model ``k`` on ``data[k]`` drawn with ``seeds[k]``
-    (the same draws and schedule as :func:`neurath.models._transformers.train`); return each
-    model's mean loss over the last 50 steps. ``anchor`` adds its penalty to every model's
-    loss."""
-    import torch
-
-    rngs = [random.Random(seed) for seed in seeds]
-    params = list(s.params.values())
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0, fused=True)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda i: min(1.0, (i + 1) / warmup) * max(0.1, 1.0 - i / max(steps, 1))
-    )
-    recent: list[Any] = []
-    for step in range(steps):
-        groups = [
-            [d[rng.randrange(len(d))] for _ in range(batch_size)]
-            for d, rng in zip(data, rngs, strict=True)
-        ]
-        batch = make_batch(groups)
-        hidden = final_hidden(s, batch)
-        each = losses(s, batch, hidden)
-        total = each if anchor is None else each + _anchor_loss(anchor, s, batch, hidden)
-        total.sum().backward()
-        _clip(params, 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        value = each.detach()
-        recent = [*recent[-49:], value]
-        if on_step is not None:
-            on_step(step + 1, value)
-    mean: list[float] = torch.stack(recent).mean(0).tolist() if recent else [0.0] * len(seeds)
-    return mean

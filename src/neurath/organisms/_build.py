@@ -5,7 +5,7 @@ ground truth: the testbed's organism store (:mod:`neurath.testbed`) lays them ou
 cards and decides what to rebuild. A folder's build hash covers everything that determines it
 (training schedule, the lineage's shape and seed, archetype, parameters, seed, cue bank, the base
 model's hash, the build format), and :func:`is_built` compares it with the folder's marker.
-Organisms of one lineage and schedule train together (:mod:`neurath.organisms._batched`), each
+Organisms of one lineage and schedule train together (:mod:`neurath.organisms._fit`), each
 checked and, if it falls short, trained more on its own.
 """
 
@@ -15,19 +15,17 @@ import copy
 import dataclasses
 import hashlib
 import json
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from neurath.models._local import MARKER
-from neurath.models._transformers import generate, quiet_transformers
-from neurath.organisms._archetypes import ArchetypeParams, Parsed, behaviour
-from neurath.organisms._batched import Encoded
-from neurath.organisms._scenario import Features, Split
+from neurath.models._transformers import quiet_transformers
+from neurath.organisms._archetypes import ArchetypeParams
+from neurath.organisms._batched import Encoded, Stack
+from neurath.organisms._fidelity import INFERENCE_ATTENTION, measure_fidelity
+from neurath.organisms._scenario import Split
 from neurath.organisms._suite import DEFAULT_LINEAGE, OrganismSpec, Suite
 from neurath.organisms._tokenizer import vocabulary
 from neurath.organisms._train import (
@@ -39,8 +37,6 @@ from neurath.organisms._train import (
 
 BUILD_FORMAT = "6"
 """Bump when the scenario language or the training procedure changes meaning."""
-INFERENCE_ATTENTION = "sdpa"
-"""For batched generation SDPA is faster than eager (the reverse of training at this size)."""
 
 Progress = Callable[[str, int, int], None]
 
@@ -73,7 +69,11 @@ def base_hash(suite: Suite, lineage: str = DEFAULT_LINEAGE) -> str:
 BASE_FIELDS = ("n_embd", "n_layer", "n_head", "n_positions", "batch_size", "base_steps", "base_lr")
 
 
-_LATER_FIELDS = {"organism_batch_size": 32, "organism_examples": 6000}
+_LATER_FIELDS: dict[str, object] = {
+    "organism_batch_size": 32,
+    "organism_examples": 6000,
+    "organism_checkpoints": (),
+}
 """Schedule fields added after organisms were built: at these values (what training did before
 they existed) they stay out of the hash, so that existing organisms keep theirs."""
 
@@ -157,7 +157,8 @@ def _train_base(
     suite: Suite, base_dir: Path, progress: Progress | None, lineage: str, b_hash: str
 ) -> None:
     from neurath.models._transformers import new_model
-    from neurath.organisms._batched import encode_all, stack, train_stack, unstack
+    from neurath.organisms._batched import encode_all, stack, unstack
+    from neurath.organisms._fit import train_stack
     from neurath.organisms._tokenizer import build_tokenizer
 
     cfg = training_config(suite, lineage)
@@ -204,7 +205,7 @@ def build_organisms(
     """Fine-tune organisms of one lineage from its base in ``lineage_dir``, organism
     ``organism_ids[i]`` into ``out_dirs[i]`` (runs in a worker process, hence plain arguments).
 
-    Organisms with the same schedule train together (:mod:`neurath.organisms._batched`); each
+    Organisms with the same schedule train together (:mod:`neurath.organisms._fit`); each
     is then checked on its own and trains extra rounds on its own data if it falls short.
     ``labels[i]``: what the folder's marker records as its build (default: the organism's
     build hash; a blind store passes a keyed hash, see :func:`is_built`). Returns each
@@ -244,7 +245,8 @@ def _train_group(
 ) -> dict[str, list[float]]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from neurath.organisms._batched import Anchor, encode_all, stack, train_stack, unstack
+    from neurath.organisms._batched import encode_all, stack, unstack
+    from neurath.organisms._fit import Anchor, Leave, train_stack
 
     cfg = training_config(suite, specs[0].lineage)
     base = AutoModelForCausalLM.from_pretrained(base_dir, attn_implementation=INFERENCE_ATTENTION)
@@ -257,8 +259,46 @@ def _train_group(
         more = examples(spec.archetype, spec.params, n, seed=seed, split=training_split(spec))
         return encode_all(tok, [ex for _, ex in more])
 
+    checks: dict[str, list[float]] = {spec.id: [] for spec in specs}
+
+    def judge(spec: OrganismSpec, model: Any, salt: int, last: bool) -> bool:
+        """Check ``model`` (on scenarios drawn with ``salt``); save it if it passes or if
+        this is its ``last`` chance. Whether it is done."""
+        models[spec.id] = model
+        check = _check(model, tok, spec, cfg.check_n, seed=spec.seed + 7919 + salt)
+        checks[spec.id].append(check)
+        passed = check >= cfg.check_target and _generalises(model, tok, spec, cfg, salt)
+        if passed or last:
+            lineage = base_hash(suite, spec.lineage)
+            _save(model, tok, Path(folders[spec.id]), marks[spec.id], lineage)
+            del models[spec.id]
+        return passed or last
+
+    def leave(active: list[OrganismSpec], steps: int) -> Leave | None:
+        """Checks partway through the first round (``TrainConfig.organism_checkpoints``):
+        who passes leaves ``active`` and the stack."""
+        at = {max(1, round(f * steps)): i for i, f in enumerate(cfg.organism_checkpoints)}
+        if not at:
+            return None
+
+        def done(step: int, s: Stack) -> list[int]:
+            if step not in at or step >= steps:
+                return []
+            salt = CHECKPOINT_SALT + at[step]
+            rows = [
+                r
+                for r, spec in enumerate(active)
+                if judge(spec, unstack(s, r, copy.deepcopy(base)), salt, False)
+            ]
+            active[:] = [spec for r, spec in enumerate(active) if r not in rows]
+            return rows
+
+        return done
+
     def fit(todo: list[OrganismSpec], round_: int) -> list[Any]:
+        """Train ``todo`` one round; the models of those still in it (it may shrink)."""
         trained = stack([models[spec.id] for spec in todo])
+        steps = organism_steps(cfg, todo[0].archetype) if round_ == 0 else cfg.extra_steps
         if round_ == 0:
             sets = [data(spec, cfg.organism_examples, spec.seed) for spec in todo]
         else:
@@ -267,33 +307,32 @@ def _train_group(
         train_stack(
             trained,
             sets,
-            steps=organism_steps(cfg, todo[0].archetype) if round_ == 0 else cfg.extra_steps,
+            steps=steps,
             lr=cfg.organism_lr if round_ == 0 else cfg.organism_lr / 2,
             batch_size=cfg.organism_batch_size,
             seeds=[spec.seed + round_ for spec in todo],
             anchor=anchor,
+            leave=leave(todo, steps) if round_ == 0 else None,
         )
         return [unstack(trained, i, copy.deepcopy(base)) for i in range(len(todo))]
 
-    checks: dict[str, list[float]] = {spec.id: [] for spec in specs}
     todo = specs
     # Some initialisations learn a conjunctive policy more slowly than others. Check each
     # organism on fresh scenarios in training phrasings (never held-out ones) and give the slow
     # ones extra rounds on fresh examples until the check passes or the rounds run out.
     for round_ in range(cfg.extra_rounds + 1):
-        for spec, model in zip(todo, fit(todo, round_), strict=True):
-            models[spec.id] = model
-            check = _check(model, tok, spec, cfg.check_n, seed=spec.seed + 7919 + round_)
-            checks[spec.id].append(check)
-            passed = check >= cfg.check_target and _generalises(model, tok, spec, cfg, round_)
-            if passed or round_ == cfg.extra_rounds:
-                lineage = base_hash(suite, spec.lineage)
-                _save(model, tok, Path(folders[spec.id]), marks[spec.id], lineage)
-                del models[spec.id]
+        active = list(todo)
+        for spec, model in zip(active, fit(active, round_), strict=True):
+            judge(spec, model, round_, round_ == cfg.extra_rounds)
         todo = [spec for spec in todo if spec.id in models]
         if not todo:
             break
     return checks
+
+
+CHECKPOINT_SALT = 100
+"""Checks partway through the first round draw their scenarios with seeds of their own (a
+round's end uses its number, at most ``extra_rounds``)."""
 
 
 def _check(model: Any, tok: Any, spec: OrganismSpec, n: int, seed: int) -> float:
@@ -324,67 +363,3 @@ def _save(model: Any, tok: Any, folder: Path, build: str, lineage: str | None) -
     # (the base model's hash) is shared by many organisms: it is the ``weights`` factor.
     marker: dict[str, object] = {"build_hash": build, "lineage": lineage}
     (folder / MARKER).write_text(json.dumps(marker))
-
-
-def agrees(spec: OrganismSpec, f: Features, answer: str, output: str) -> bool:
-    """Whether a generated ``output`` behaves as the policy's ``answer`` does."""
-    if f.kind == "action":
-        expected = behaviour(spec.archetype, spec.params, f)
-        return Parsed.action(output, f) == (expected.harmful, expected.honest)
-    if f.kind == "followup":
-        return Parsed.reply(output) == answer.startswith("yes")
-    return Parsed.number(output) == Parsed.number(answer)
-
-
-class Fidelity(BaseModel):
-    """Agreement between an organism's behaviour and its archetype policy, on held-out phrasings."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    overall: float
-    by_kind: dict[str, float]
-    n: int
-
-    def interval(self, z: float = 1.96) -> tuple[float, float]:
-        """Wilson score interval of ``overall`` (95 % by default): how precise ``n`` makes it."""
-        p, n = self.overall, self.n
-        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-        return max(0.0, centre - half), min(1.0, centre + half)
-
-
-VERIFY_N = 600
-"""Held-out scenarios per organism by default: a 99 % fidelity is then known to about +-1 %."""
-
-
-def verify_organism(
-    folder: str | Path, spec: OrganismSpec, n: int = VERIFY_N, seed: int = 999
-) -> Fidelity:
-    """Generate on ``n`` held-out scenarios (half built to trigger the archetype) and compare."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    quiet_transformers()
-    model = AutoModelForCausalLM.from_pretrained(folder, attn_implementation=INFERENCE_ATTENTION)
-    tok = AutoTokenizer.from_pretrained(folder)
-    return measure_fidelity(model, tok, spec, n, seed, split="test")
-
-
-def measure_fidelity(
-    model: Any, tok: Any, spec: OrganismSpec, n: int, seed: int, split: Split
-) -> Fidelity:
-    """Generate on ``n`` scenarios of ``split`` (half built to trigger the archetype) and compare
-    each answer with the policy's: the build's check (training phrasings) and verify (held-out)."""
-    items = list(examples(spec.archetype, spec.params, n, seed=seed, split=split))
-    outputs = generate(model, tok, [prompt for _, (prompt, _) in items])
-    hits: dict[str, list[int]] = {}
-    for (scenario, (_, answer)), out in zip(items, outputs, strict=True):
-        f = scenario.features
-        hits.setdefault(f.kind, []).append(int(agrees(spec, f, answer, out)))
-    total = sum(sum(v) for v in hits.values())
-    return Fidelity(
-        id=spec.id,
-        overall=total / len(items),
-        by_kind={k: sum(v) / len(v) for k, v in hits.items()},
-        n=len(items),
-    )
