@@ -196,7 +196,6 @@ def test_the_organisms_schedule_leaves_the_base_alone() -> None:
         {"organism_batch_size": 8},
         {"organism_lr": 5e-4},
         {"organism_examples": 321},
-        {"organism_checkpoints": [0.5, 0.8]},
     ]
     for change in changes:
         other = _suite(training=change)
@@ -205,18 +204,8 @@ def test_the_organisms_schedule_leaves_the_base_alone() -> None:
     assert base_hash(_suite(training={"base_steps": 7})) != base_hash(plain)
     # Fields added later, set to what training did before they existed, change nothing: an
     # organism built before them keeps its hash (and is not rebuilt).
-    before = {"organism_batch_size": 32, "organism_examples": 6000, "organism_checkpoints": []}
-    same = _suite(training=before)
+    same = _suite(training={"organism_batch_size": 32, "organism_examples": 6000})
     assert organism_hash(same.organisms[0], same) == organism_hash(plain.organisms[0], plain)
-
-
-@pytest.mark.parametrize(
-    ("checkpoints", "message"),
-    [([0.5, 1.0], "fractions of the first round"), ([0.0], "fractions"), ([0.8, 0.5], "ascend")],
-)
-def test_checkpoints_must_be_ascending_fractions(checkpoints: list[float], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        _suite(training={"organism_checkpoints": checkpoints})
 
 
 @pytest.mark.parametrize(("unseen", "rounds"), [(1.0, {"w-1": 1, "w-2": 3, "d-1": 3}), (0.0, {})])
@@ -268,51 +257,4 @@ def test_fine_tuning_settings_reach_the_trainer(
     _train_group(suite, list(suite.organisms), tmp_path / "base", folders, marks)
     # the first round on organism_examples, the extra one on extra_steps batches, at half rate
     assert seen == [(8, 5e-4, [321]), (8, 2.5e-4, [cfg.extra_steps * 8])]
-    assert (tmp_path / "a" / "config.json").exists()
-
-
-@pytest.mark.parametrize(("target", "steps_run", "checks"), [(0.0, 5, 1), (1.0, 10, 2)])
-def test_an_organism_that_passes_at_a_checkpoint_stops_training_there(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: float, steps_run: int, checks: int
-) -> None:
-    """With ``organism_checkpoints``, an organism checked partway through its first round that
-    passes is saved as it is there (no further steps); one that does not trains the whole round
-    and is checked again at its end, as without checkpoints."""
-    pytest.importorskip("torch")
-    from neurath.models._transformers import new_model
-    from neurath.organisms import _fit
-    from neurath.organisms._build import _train_group
-    from neurath.organisms._tokenizer import build_tokenizer
-
-    training = {
-        "organism_steps": 10,
-        "organism_checkpoints": [0.5],
-        "extra_rounds": 0,
-        "check_target": target,
-        "check_unseen_target": 0.0,
-    }
-    suite = Suite.model_validate(
-        {
-            "name": "x",
-            "training": training,
-            "organisms": [{**ONE, "archetype": "eval_aware_sandbagger"}],
-        }
-    )
-    assert training_config(suite).organism_checkpoints == (0.5,)
-    tok = build_tokenizer()
-    base = new_model(tok, n_embd=8, n_layer=1, n_head=2, n_positions=128, seed=0)
-    base.save_pretrained(tmp_path / "base")
-    tok.save_pretrained(tmp_path / "base")
-    steps: list[int] = []
-    forward = _fit.final_hidden
-
-    def counted(s: object, batch: object) -> object:
-        steps.append(1)
-        return forward(s, batch)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(_fit, "final_hidden", counted)
-    folders, marks = {"a": str(tmp_path / "a")}, {"a": "label"}
-    result = _train_group(suite, list(suite.organisms), tmp_path / "base", folders, marks)
-    assert len(steps) == steps_run  # its schedule: 10 steps (a factor of 1.0), checked at 5
-    assert len(result["a"]) == checks
     assert (tmp_path / "a" / "config.json").exists()

@@ -23,7 +23,7 @@ from typing import Any
 from neurath.models._local import MARKER
 from neurath.models._transformers import quiet_transformers
 from neurath.organisms._archetypes import ArchetypeParams
-from neurath.organisms._batched import Encoded, Stack
+from neurath.organisms._batched import Encoded
 from neurath.organisms._fidelity import INFERENCE_ATTENTION, measure_fidelity
 from neurath.organisms._scenario import Split
 from neurath.organisms._suite import DEFAULT_LINEAGE, OrganismSpec, Suite
@@ -69,11 +69,7 @@ def base_hash(suite: Suite, lineage: str = DEFAULT_LINEAGE) -> str:
 BASE_FIELDS = ("n_embd", "n_layer", "n_head", "n_positions", "batch_size", "base_steps", "base_lr")
 
 
-_LATER_FIELDS: dict[str, object] = {
-    "organism_batch_size": 32,
-    "organism_examples": 6000,
-    "organism_checkpoints": (),
-}
+_LATER_FIELDS = {"organism_batch_size": 32, "organism_examples": 6000}
 """Schedule fields added after organisms were built: at these values (what training did before
 they existed) they stay out of the hash, so that existing organisms keep theirs."""
 
@@ -246,7 +242,7 @@ def _train_group(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from neurath.organisms._batched import encode_all, stack, unstack
-    from neurath.organisms._fit import Anchor, Leave, train_stack
+    from neurath.organisms._fit import Anchor, train_stack
 
     cfg = training_config(suite, specs[0].lineage)
     base = AutoModelForCausalLM.from_pretrained(base_dir, attn_implementation=INFERENCE_ATTENTION)
@@ -259,46 +255,8 @@ def _train_group(
         more = examples(spec.archetype, spec.params, n, seed=seed, split=training_split(spec))
         return encode_all(tok, [ex for _, ex in more])
 
-    checks: dict[str, list[float]] = {spec.id: [] for spec in specs}
-
-    def judge(spec: OrganismSpec, model: Any, salt: int, last: bool) -> bool:
-        """Check ``model`` (on scenarios drawn with ``salt``); save it if it passes or if
-        this is its ``last`` chance. Whether it is done."""
-        models[spec.id] = model
-        check = _check(model, tok, spec, cfg.check_n, seed=spec.seed + 7919 + salt)
-        checks[spec.id].append(check)
-        passed = check >= cfg.check_target and _generalises(model, tok, spec, cfg, salt)
-        if passed or last:
-            lineage = base_hash(suite, spec.lineage)
-            _save(model, tok, Path(folders[spec.id]), marks[spec.id], lineage)
-            del models[spec.id]
-        return passed or last
-
-    def leave(active: list[OrganismSpec], steps: int) -> Leave | None:
-        """Checks partway through the first round (``TrainConfig.organism_checkpoints``):
-        who passes leaves ``active`` and the stack."""
-        at = {max(1, round(f * steps)): i for i, f in enumerate(cfg.organism_checkpoints)}
-        if not at:
-            return None
-
-        def done(step: int, s: Stack) -> list[int]:
-            if step not in at or step >= steps:
-                return []
-            salt = CHECKPOINT_SALT + at[step]
-            rows = [
-                r
-                for r, spec in enumerate(active)
-                if judge(spec, unstack(s, r, copy.deepcopy(base)), salt, False)
-            ]
-            active[:] = [spec for r, spec in enumerate(active) if r not in rows]
-            return rows
-
-        return done
-
     def fit(todo: list[OrganismSpec], round_: int) -> list[Any]:
-        """Train ``todo`` one round; the models of those still in it (it may shrink)."""
         trained = stack([models[spec.id] for spec in todo])
-        steps = organism_steps(cfg, todo[0].archetype) if round_ == 0 else cfg.extra_steps
         if round_ == 0:
             sets = [data(spec, cfg.organism_examples, spec.seed) for spec in todo]
         else:
@@ -307,32 +265,33 @@ def _train_group(
         train_stack(
             trained,
             sets,
-            steps=steps,
+            steps=organism_steps(cfg, todo[0].archetype) if round_ == 0 else cfg.extra_steps,
             lr=cfg.organism_lr if round_ == 0 else cfg.organism_lr / 2,
             batch_size=cfg.organism_batch_size,
             seeds=[spec.seed + round_ for spec in todo],
             anchor=anchor,
-            leave=leave(todo, steps) if round_ == 0 else None,
         )
         return [unstack(trained, i, copy.deepcopy(base)) for i in range(len(todo))]
 
+    checks: dict[str, list[float]] = {spec.id: [] for spec in specs}
     todo = specs
     # Some initialisations learn a conjunctive policy more slowly than others. Check each
     # organism on fresh scenarios in training phrasings (never held-out ones) and give the slow
     # ones extra rounds on fresh examples until the check passes or the rounds run out.
     for round_ in range(cfg.extra_rounds + 1):
-        active = list(todo)
-        for spec, model in zip(active, fit(active, round_), strict=True):
-            judge(spec, model, round_, round_ == cfg.extra_rounds)
+        for spec, model in zip(todo, fit(todo, round_), strict=True):
+            models[spec.id] = model
+            check = _check(model, tok, spec, cfg.check_n, seed=spec.seed + 7919 + round_)
+            checks[spec.id].append(check)
+            passed = check >= cfg.check_target and _generalises(model, tok, spec, cfg, round_)
+            if passed or round_ == cfg.extra_rounds:
+                lineage = base_hash(suite, spec.lineage)
+                _save(model, tok, Path(folders[spec.id]), marks[spec.id], lineage)
+                del models[spec.id]
         todo = [spec for spec in todo if spec.id in models]
         if not todo:
             break
     return checks
-
-
-CHECKPOINT_SALT = 100
-"""Checks partway through the first round draw their scenarios with seeds of their own (a
-round's end uses its number, at most ``extra_rounds``)."""
 
 
 def _check(model: Any, tok: Any, spec: OrganismSpec, n: int, seed: int) -> float:

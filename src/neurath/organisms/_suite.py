@@ -6,7 +6,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from neurath._errors import ManifestError, did_you_mean
 from neurath._files import Integer, load_yaml_model, parse_yaml, validate_model
@@ -68,21 +68,10 @@ class TrainingOverrides(BaseModel):
     organism_batch_size: Integer | None = Field(default=None, ge=1)
     organism_lr: float | None = Field(default=None, gt=0.0)
     organism_examples: Integer | None = Field(default=None, ge=1)
-    organism_checkpoints: tuple[float, ...] | None = None
     n_embd: Integer | None = Field(default=None, ge=8)
     extra_rounds: Integer | None = Field(default=None, ge=0)
     check_target: float | None = Field(default=None, ge=0.0, le=1.0)
     check_unseen_target: float | None = Field(default=None, ge=0.0, le=1.0)
-
-    @field_validator("organism_checkpoints")
-    @classmethod
-    def _fractions(cls, value: tuple[float, ...] | None) -> tuple[float, ...] | None:
-        if value is not None:
-            if any(not 0.0 < f < 1.0 for f in value):
-                raise ValueError(f"checkpoints are fractions of the first round in (0, 1): {value}")
-            if list(value) != sorted(set(value)):
-                raise ValueError(f"checkpoints must ascend, each once: {value}")
-        return value
 
 
 class Suite(BaseModel):

@@ -48,11 +48,6 @@ class TrainConfig:
     benchmark's full tier uses 20000, so that a batch seldom repeats one: on population-0's
     hardest organisms that held out better (median 98.5 against 97.3 %). The default suite and
     the fast tier keep 6000, the setting their figures were measured with."""
-    organism_checkpoints: tuple[float, ...] = ()
-    """Fractions of the first round (ascending, below 1) at which each organism is checked as
-    it is at the round's end (``check_target`` and ``check_unseen_target``, on scenarios of its
-    own): one that passes stops training there, and the others go on without it. Empty: none
-    (the default suite and the fast tier)."""
     check_n: int = 400
     """Fresh training-phrasing scenarios an organism is checked on after fine-tuning."""
     check_target: float = 0.99
