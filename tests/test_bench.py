@@ -124,6 +124,7 @@ def test_full_population_is_large_diverse_and_fixed() -> None:
     from neurath.organisms._build import training_config
 
     assert training_config(suite, "deep").organism_examples == 20000
+    assert training_config(suite, "deep").extra_rounds == 6
     for mech in mechanisms():
         combos = {(s.lineage, s.cue_bank) for s in suite.organisms if s.archetype == mech}
         assert len(combos) == 2 * len(suite.lineages)  # every lineage with both cue banks

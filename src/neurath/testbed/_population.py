@@ -122,9 +122,13 @@ def suite_sha256(suite: Suite) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-FULL_TRAINING = {"organism_examples": 20000}
+FULL_TRAINING = {"organism_examples": 20000, "extra_rounds": 6}
 """The full tier's organisms draw their first round from more fresh scenarios than the default
-suite's (see ``TrainConfig.organism_examples``)."""
+suite's (see ``TrainConfig.organism_examples``), and one still short of its checks after four
+extra rounds gets up to two more: on population-0 the mean held-out fidelity of the 59 organisms
+that end their first round short kept rising with rounds (0.985 after four, 0.989 after six) and
+the one organism below 95 % after four was at 96.0 % after six, for 8 more rounds of 100 steps
+in all (BENCHMARKS.md, session 13)."""
 
 FAST_MECHANISMS = (
     "oversight_schemer",
