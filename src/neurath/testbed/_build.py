@@ -28,7 +28,7 @@ models when several train at once) and ``organisms``."""
 
 GROUP_SIZE = 4
 """Organisms of one lineage and schedule trained together in one process (see
-:mod:`neurath.organisms._batched`): more per group saves little at this model size (compute,
+:mod:`neurath.organisms._fit`): more per group saves little at this model size (compute,
 not per-operation overhead, dominates) and balances the workers worse."""
 
 
