@@ -146,6 +146,31 @@ def test_training_a_stack_is_training_each_model(tok: object) -> None:
     assert not torch.allclose(first[name], second[name])
 
 
+def test_drawing_in_turn_uses_every_example_once_before_any_again() -> None:
+    """``in_turn``: each model's batches run through one shuffle of its data (each example once,
+    then around again in the same order); by default they are drawn with replacement."""
+    import random
+
+    data = [[object() for _ in range(12)], [object() for _ in range(12)]]
+
+    def run(steps: int, in_turn: bool) -> list[list[list[object]]]:
+        rngs = [random.Random(1), random.Random(2)]
+        return list(_fit.draws(data, rngs, steps, 4, in_turn=in_turn))  # type: ignore[arg-type]
+
+    turns = run(4, in_turn=True)
+    for k in (0, 1):
+        first = [x for step in turns[:3] for x in step[k]]
+        assert sorted(map(id, first)) == sorted(map(id, data[k]))  # all twelve, once each
+        assert first != data[k]  # shuffled, not in the order given
+        assert turns[3][k] == first[:4]  # then around again
+    assert [x for step in turns[:3] for x in step[0]] != [x for step in turns[:3] for x in step[1]]
+    # With replacement (the default): the draws ``train`` makes, which repeat examples.
+    drawn = run(3, in_turn=False)
+    rng = random.Random(1)
+    assert [x for step in drawn for x in step[0]] == [data[0][rng.randrange(12)] for _ in range(12)]
+    assert len({id(x) for step in drawn for x in step[0]}) < 12
+
+
 def test_an_unstacked_model_saves_and_loads_as_a_plain_transformers_model(
     tok: object, tmp_path: object
 ) -> None:

@@ -196,6 +196,10 @@ def test_the_organisms_schedule_leaves_the_base_alone() -> None:
         {"organism_batch_size": 8},
         {"organism_lr": 5e-4},
         {"organism_examples": 321},
+        {"extra_steps": 50},
+        {"extra_warmup": 10},
+        {"steps_factors": {"aligned": 0.5}},
+        {"fresh_draws": True},
     ]
     for change in changes:
         other = _suite(training=change)
@@ -204,8 +208,12 @@ def test_the_organisms_schedule_leaves_the_base_alone() -> None:
     assert base_hash(_suite(training={"base_steps": 7})) != base_hash(plain)
     # Fields added later, set to what training did before they existed, change nothing: an
     # organism built before them keeps its hash (and is not rebuilt).
-    same = _suite(training={"organism_batch_size": 32, "organism_examples": 6000})
+    before = {"organism_batch_size": 32, "organism_examples": 6000, "extra_steps": 100}
+    same = _suite(training={**before, "extra_warmup": 50, "fresh_draws": False})
     assert organism_hash(same.organisms[0], same) == organism_hash(plain.organisms[0], plain)
+    # With fresh draws the pool size is unused, so it does not tell two organisms apart.
+    fresh = [_suite(training={"fresh_draws": True, "organism_examples": n}) for n in (321, 6000)]
+    assert len({organism_hash(s.organisms[0], s) for s in fresh}) == 1
 
 
 @pytest.mark.parametrize(("unseen", "rounds"), [(1.0, {"w-1": 1, "w-2": 3, "d-1": 3}), (0.0, {})])
@@ -258,3 +266,70 @@ def test_fine_tuning_settings_reach_the_trainer(
     # the first round on organism_examples, the extra one on extra_steps batches, at half rate
     assert seen == [(8, 5e-4, [321]), (8, 2.5e-4, [cfg.extra_steps * 8])]
     assert (tmp_path / "a" / "config.json").exists()
+
+
+def test_fresh_draws_and_a_schedule_of_its_own_reach_the_trainer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``fresh_draws``: every round generates as many scenarios as its steps draw and uses each
+    once; ``steps_factors`` sets an archetype's first round, ``extra_steps`` and
+    ``extra_warmup`` the extra rounds'."""
+    from neurath.models._transformers import new_model
+    from neurath.organisms import _fit
+    from neurath.organisms._build import _train_group
+    from neurath.organisms._tokenizer import build_tokenizer
+
+    schedule = {"organism_batch_size": 4, "organism_steps": 10, "extra_steps": 3}
+    changes = {"extra_warmup": 2, "steps_factors": {"aligned": 0.5}, "fresh_draws": True}
+    suite = _suite(training={**schedule, **changes, "extra_rounds": 1, "check_target": 1.0})
+    assert suite.organisms[0].archetype == "aligned"
+    tok = build_tokenizer()
+    base = new_model(tok, n_embd=8, n_layer=1, n_head=2, n_positions=128, seed=0)
+    base.save_pretrained(tmp_path / "base")
+    tok.save_pretrained(tmp_path / "base")
+    seen: list[tuple[object, ...]] = []
+
+    def record(s: object, data: list[list[object]], **kw: object) -> list[float]:
+        seen.append((kw["steps"], kw["warmup"], kw["in_turn"], [len(d) for d in data]))
+        return [0.0] * len(data)
+
+    monkeypatch.setattr(_fit, "train_stack", record)
+    _train_group(
+        suite, list(suite.organisms), tmp_path / "base", {"a": str(tmp_path / "a")}, {"a": "x"}
+    )
+    # aligned's first round: 10 steps x 0.5 (not STEPS_FACTOR's 0.3), on 5 x 4 scenarios
+    assert seen == [(5, 50, True, [20]), (3, 2, True, [12])]
+
+
+@pytest.mark.parametrize(("confirm", "checks"), [(False, [0.995]), (True, [0.9825, 0.995])])
+def test_a_passing_check_is_confirmed_on_fresh_scenarios_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, confirm: bool, checks: list[float]
+) -> None:
+    """``check_confirm``: a check that passes is repeated on other scenarios and the two are
+    pooled, so a lucky first draw (0.995, then 0.97) no longer ends training; without it the
+    first pass does."""
+    from neurath.models._transformers import new_model
+    from neurath.organisms import _build, _fit
+    from neurath.organisms._fidelity import Fidelity
+    from neurath.organisms._tokenizer import build_tokenizer
+
+    spec = {**ONE, "cue_bank": "a"}
+    training = {"extra_rounds": 3, "check_confirm": confirm}
+    suite = Suite.model_validate({"name": "x", "organisms": [spec], "training": training})
+    tok = build_tokenizer()
+    base = new_model(tok, n_embd=8, n_layer=1, n_head=2, n_positions=128, seed=0)
+    base.save_pretrained(tmp_path / "base")
+    tok.save_pretrained(tmp_path / "base")
+    monkeypatch.setattr(_fit, "train_stack", lambda s, data, **kw: [0.0] * len(data))
+    first = 1 + 7919  # the organism's seed + the training-phrasing check's offset
+    scripted = {first: 0.995, first + _build.CONFIRM_SEED: 0.97}  # round 0: lucky, then not
+
+    def measured(model: object, tok: object, spec: object, n: int, seed: int, split: str) -> object:
+        value = scripted.get(seed, 0.995) if split == "a" else 0.99
+        return Fidelity(id="a", overall=value, by_kind={}, n=n)
+
+    monkeypatch.setattr(_build, "measure_fidelity", measured)
+    got = _build._train_group(
+        suite, list(suite.organisms), tmp_path / "base", {"a": str(tmp_path / "a")}, {"a": "x"}
+    )
+    assert list(got) == ["a"] and got["a"] == pytest.approx(checks)

@@ -69,7 +69,14 @@ def base_hash(suite: Suite, lineage: str = DEFAULT_LINEAGE) -> str:
 BASE_FIELDS = ("n_embd", "n_layer", "n_head", "n_positions", "batch_size", "base_steps", "base_lr")
 
 
-_LATER_FIELDS = {"organism_batch_size": 32, "organism_examples": 6000}
+_LATER_FIELDS: dict[str, object] = {
+    "organism_batch_size": 32,
+    "organism_examples": 6000,
+    "extra_warmup": 50,
+    "steps_factors": None,
+    "fresh_draws": False,
+    "check_confirm": False,
+}
 """Schedule fields added after organisms were built: at these values (what training did before
 they existed) they stay out of the hash, so that existing organisms keep theirs."""
 
@@ -79,6 +86,8 @@ def organism_hash(spec: OrganismSpec, suite: Suite) -> str:
     for name, before in _LATER_FIELDS.items():
         if cfg[name] == before:
             del cfg[name]
+    if cfg.get("fresh_draws"):
+        cfg.pop("organism_examples", None)  # unused: it does not determine the organism
     payload: list[object] = [
         "organism",
         BUILD_FORMAT,
@@ -257,19 +266,22 @@ def _train_group(
 
     def fit(todo: list[OrganismSpec], round_: int) -> list[Any]:
         trained = stack([models[spec.id] for spec in todo])
-        if round_ == 0:
+        steps = organism_steps(cfg, todo[0].archetype) if round_ == 0 else cfg.extra_steps
+        if round_ == 0 and not cfg.fresh_draws:
             sets = [data(spec, cfg.organism_examples, spec.seed) for spec in todo]
         else:
-            n = cfg.extra_steps * cfg.organism_batch_size
+            n = steps * cfg.organism_batch_size
             sets = [data(spec, n, spec.seed + 1000 * round_) for spec in todo]
         train_stack(
             trained,
             sets,
-            steps=organism_steps(cfg, todo[0].archetype) if round_ == 0 else cfg.extra_steps,
+            steps=steps,
+            in_turn=cfg.fresh_draws,
             lr=cfg.organism_lr if round_ == 0 else cfg.organism_lr / 2,
             batch_size=cfg.organism_batch_size,
             seeds=[spec.seed + round_ for spec in todo],
             anchor=anchor,
+            warmup=50 if round_ == 0 else cfg.extra_warmup,
         )
         return [unstack(trained, i, copy.deepcopy(base)) for i in range(len(todo))]
 
@@ -281,7 +293,8 @@ def _train_group(
     for round_ in range(cfg.extra_rounds + 1):
         for spec, model in zip(todo, fit(todo, round_), strict=True):
             models[spec.id] = model
-            check = _check(model, tok, spec, cfg.check_n, seed=spec.seed + 7919 + round_)
+            split = training_split(spec)
+            check = _agreement(model, tok, spec, cfg, split, spec.seed + 7919 + round_)
             checks[spec.id].append(check)
             passed = check >= cfg.check_target and _generalises(model, tok, spec, cfg, round_)
             if passed or round_ == cfg.extra_rounds:
@@ -294,9 +307,23 @@ def _train_group(
     return checks
 
 
-def _check(model: Any, tok: Any, spec: OrganismSpec, n: int, seed: int) -> float:
-    """Agreement with the policy on ``n`` fresh scenarios in training phrasings."""
-    return measure_fidelity(model, tok, spec, n, seed, split=training_split(spec)).overall
+CONFIRM_SEED = 50_000
+"""Added to a check's seed for its confirmation (other checks' seeds are within 20 of it)."""
+
+
+def _agreement(
+    model: Any, tok: Any, spec: OrganismSpec, cfg: TrainConfig, split: Split, seed: int
+) -> float:
+    """Agreement with the policy on ``check_n`` fresh scenarios of ``split``. With
+    ``check_confirm`` a result that would pass (the training-phrasing target: the stricter of
+    the two) is checked again on as many other scenarios and the two are pooled, so that one
+    lucky draw does not end an organism's training."""
+    first = measure_fidelity(model, tok, spec, cfg.check_n, seed, split=split).overall
+    target = cfg.check_target if split == training_split(spec) else cfg.check_unseen_target
+    if not cfg.check_confirm or first < target:
+        return first
+    again = measure_fidelity(model, tok, spec, cfg.check_n, seed + CONFIRM_SEED, split=split)
+    return (first + again.overall) / 2
 
 
 _OTHER_BANK: dict[str, Split] = {"a": "b", "b": "a"}
@@ -309,9 +336,8 @@ def _generalises(model: Any, tok: Any, spec: OrganismSpec, cfg: TrainConfig, rou
     other = _OTHER_BANK.get(spec.cue_bank)
     if other is None:
         return True
-    seed = spec.seed + 104729 + round_
-    fid = measure_fidelity(model, tok, spec, cfg.check_n, seed, split=other)
-    return fid.overall >= cfg.check_unseen_target
+    agreement = _agreement(model, tok, spec, cfg, other, spec.seed + 104729 + round_)
+    return agreement >= cfg.check_unseen_target
 
 
 def _save(model: Any, tok: Any, folder: Path, build: str, lineage: str | None) -> None:

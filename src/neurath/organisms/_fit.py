@@ -9,7 +9,7 @@ one optimiser over the stacked tensors is ``K`` optimisers) and gradient clippin
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +54,30 @@ def _anchor_loss(anchor: Anchor, s: Stack, batch: Batch, hidden: Any) -> Any:
     return anchor.weight * diff.pow(2).mean(dim=(1, 2))
 
 
+def draws(
+    data: Sequence[Sequence[Encoded]],
+    rngs: Sequence[random.Random],
+    steps: int,
+    batch_size: int,
+    *,
+    in_turn: bool = False,
+) -> Iterator[list[list[Encoded]]]:
+    """Each step's batch for every model: ``batch_size`` examples of its data, drawn with
+    replacement with its ``rng``, or (``in_turn``) taken in turn from one shuffle of it, so
+    that every example is used once before any is used again."""
+    if in_turn:
+        data = [rng.sample(list(d), len(d)) for d, rng in zip(data, rngs, strict=True)]
+    for step in range(steps):
+        if in_turn:
+            at = step * batch_size
+            yield [[d[(at + j) % len(d)] for j in range(batch_size)] for d in data]
+        else:
+            yield [
+                [d[rng.randrange(len(d))] for _ in range(batch_size)]
+                for d, rng in zip(data, rngs, strict=True)
+            ]
+
+
 def train_stack(
     s: Stack,
     data: Sequence[Sequence[Encoded]],
@@ -65,11 +89,13 @@ def train_stack(
     anchor: Anchor | None = None,
     warmup: int = 50,
     on_step: Callable[[int, Any], None] | None = None,
+    in_turn: bool = False,
 ) -> list[float]:
     """Train every model of ``s`` in place, model ``k`` on ``data[k]`` drawn with ``seeds[k]``
-    (the same draws and schedule as :func:`neurath.models._transformers.train`); return each
-    model's mean loss over the last 50 steps. ``anchor`` adds its penalty to every model's
-    loss."""
+    (the same draws and schedule as :func:`neurath.models._transformers.train`; ``in_turn``:
+    see :func:`draws`); return each model's mean loss over the last 50 steps. The learning rate
+    rises over ``warmup`` steps, then falls linearly to a tenth. ``anchor`` adds its penalty to
+    every model's loss."""
     import torch
 
     rngs = [random.Random(seed) for seed in seeds]
@@ -79,11 +105,7 @@ def train_stack(
         opt, lambda i: min(1.0, (i + 1) / warmup) * max(0.1, 1.0 - i / max(steps, 1))
     )
     recent: list[Any] = []
-    for step in range(steps):
-        groups = [
-            [d[rng.randrange(len(d))] for _ in range(batch_size)]
-            for d, rng in zip(data, rngs, strict=True)
-        ]
+    for step, groups in enumerate(draws(data, rngs, steps, batch_size, in_turn=in_turn)):
         batch = make_batch(groups)
         hidden = final_hidden(s, batch)
         each = losses(s, batch, hidden)

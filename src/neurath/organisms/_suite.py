@@ -72,6 +72,11 @@ class TrainingOverrides(BaseModel):
     extra_rounds: Integer | None = Field(default=None, ge=0)
     check_target: float | None = Field(default=None, ge=0.0, le=1.0)
     check_unseen_target: float | None = Field(default=None, ge=0.0, le=1.0)
+    extra_steps: Integer | None = Field(default=None, ge=1)
+    extra_warmup: Integer | None = Field(default=None, ge=1)
+    steps_factors: dict[str, float] | None = None
+    fresh_draws: bool | None = None
+    check_confirm: bool | None = None
 
 
 class Suite(BaseModel):

@@ -40,18 +40,26 @@ class TrainConfig:
     organism_lr: float = 2e-3
     organism_batch_size: int = 32
     """Examples per fine-tuning step (the base model trains with ``batch_size``): a step's
-    cost is about proportional to it (16 halved it, but lost fidelity and needed more extra
-    rounds: see BENCHMARKS.md, session 12)."""
+    cost is about proportional to it. 16 at the same steps lost fidelity (BENCHMARKS.md,
+    session 12); 16 at 1.5 times the steps, with the other settings below, trained on a
+    quarter fewer examples but let more organisms hold out below 95 % (session 14)."""
     organism_examples: int = 6000
     """Fresh scenarios an organism's first round draws its batches from, with replacement
-    (each drawn about 1.6 times at 300 steps of 32, up to 2.4 at the longest schedule). The
-    benchmark's full tier uses 20000, so that a batch seldom repeats one: on population-0's
-    hardest organisms that held out better (median 98.5 against 97.3 %). The default suite and
-    the fast tier keep 6000, the setting their figures were measured with."""
+    (each drawn about 1.6 times at 300 steps of 32, up to 2.4 at the longest schedule). More
+    held out better (20000 on population-0's hardest organisms: median 98.5 against 97.3 %:
+    the benchmark's full tier uses it); the default suite and the fast tier keep 6000, the
+    setting their figures were measured with. Unused with ``fresh_draws``."""
     check_n: int = 400
     """Fresh training-phrasing scenarios an organism is checked on after fine-tuning."""
     check_target: float = 0.99
     """Agreement with its policy on that check below which an organism trains more."""
+    check_confirm: bool = False
+    """Confirm a passing check on as many fresh scenarios again and pool the two. An organism
+    stops at its first pass, so without it the checks' luck selects: on population-0 under a
+    cheaper schedule (session 14), two organisms that had passed at 0.99 agreed 0.97 on 800
+    fresh training-phrasing scenarios and held out below 95 %. No tier sets it (nor
+    ``extra_warmup``, ``steps_factors``, ``fresh_draws``): they are what BENCHMARKS.md's
+    session-14 schedules were measured with."""
     check_unseen_target: float = 0.97
     """For an organism trained on one cue bank: agreement on the other bank's phrasings (which
     it never trained on; never the held-out ones) below which it trains more. Generalising to
@@ -60,6 +68,14 @@ class TrainConfig:
     extra_rounds: int = 4
     """At most this many extra rounds of ``extra_steps`` (fresh examples, half the rate)."""
     extra_steps: int = 100
+    extra_warmup: int = 50
+    """Steps over which an extra round's learning rate rises (a first round's: 50)."""
+    steps_factors: dict[str, float] | None = None
+    """Per-archetype factors of ``organism_steps``, in place of :data:`STEPS_FACTOR`'s."""
+    fresh_draws: bool = False
+    """Every draw a fresh scenario: each round generates as many as its steps draw
+    (``steps x organism_batch_size``) and uses each once, in place of drawing with
+    replacement from ``organism_examples`` (the first round) or from one round's worth."""
 
 
 STEPS_FACTOR: dict[str, float] = {
@@ -96,7 +112,8 @@ the others)."""
 
 
 def organism_steps(cfg: TrainConfig, archetype: str) -> int:
-    return max(1, round(cfg.organism_steps * STEPS_FACTOR[archetype]))
+    factor = (cfg.steps_factors or {}).get(archetype, STEPS_FACTOR[archetype])
+    return max(1, round(cfg.organism_steps * factor))
 
 
 _OVERSIGHT_LIKE = ("oversight_schemer", "eval_aware_schemer", "probe_evader", "sandbagging_schemer")
