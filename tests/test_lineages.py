@@ -15,6 +15,7 @@ from neurath.organisms._build import (
 )
 from neurath.organisms._suite import Suite, default_suite
 from neurath.testbed._build import _groups
+from neurath.testbed._population import suite_sha256
 from neurath.testbed._store import OrganismStore
 
 ONE = {"id": "a", "archetype": "aligned", "seed": 1}
@@ -200,6 +201,7 @@ def test_the_organisms_schedule_leaves_the_base_alone() -> None:
         {"extra_warmup": 10},
         {"steps_factors": {"aligned": 0.5}},
         {"fresh_draws": True},
+        {"check_confirm": True},
     ]
     for change in changes:
         other = _suite(training=change)
@@ -211,6 +213,12 @@ def test_the_organisms_schedule_leaves_the_base_alone() -> None:
     before = {"organism_batch_size": 32, "organism_examples": 6000, "extra_steps": 100}
     same = _suite(training={**before, "extra_warmup": 50, "fresh_draws": False})
     assert organism_hash(same.organisms[0], same) == organism_hash(plain.organisms[0], plain)
+    # ...and the hashes themselves are what they were before those fields existed (computed at
+    # 9cd2e78): the organism's build hash, and the suite's (what the benchmark pre-registers).
+    assert organism_hash(plain.organisms[0], plain).startswith("4e05911ced62c985")
+    assert suite_sha256(plain).startswith("14d16ab1c7a767dd")
+    assert "fresh_draws" not in plain.training.model_dump()
+    assert same.training.model_dump()["fresh_draws"] is False  # set: kept
     # With fresh draws the pool size is unused, so it does not tell two organisms apart.
     fresh = [_suite(training={"fresh_draws": True, "organism_examples": n}) for n in (321, 6000)]
     assert len({organism_hash(s.organisms[0], s) for s in fresh}) == 1
@@ -255,9 +263,11 @@ def test_fine_tuning_settings_reach_the_trainer(
     base.save_pretrained(tmp_path / "base")
     tok.save_pretrained(tmp_path / "base")
     seen: list[tuple[int, float, list[int]]] = []
+    defaults: list[tuple[object, object]] = []
 
     def record(s: object, data: list[list[object]], **kw: object) -> list[float]:
         seen.append((kw["batch_size"], kw["lr"], [len(d) for d in data]))  # type: ignore[arg-type]
+        defaults.append((kw["warmup"], kw["in_turn"]))
         return [0.0] * len(data)
 
     monkeypatch.setattr(_fit, "train_stack", record)
@@ -265,6 +275,7 @@ def test_fine_tuning_settings_reach_the_trainer(
     _train_group(suite, list(suite.organisms), tmp_path / "base", folders, marks)
     # the first round on organism_examples, the extra one on extra_steps batches, at half rate
     assert seen == [(8, 5e-4, [321]), (8, 2.5e-4, [cfg.extra_steps * 8])]
+    assert defaults == [(50, False), (50, False)]  # drawn with replacement, 50 warm-up steps
     assert (tmp_path / "a" / "config.json").exists()
 
 
@@ -301,18 +312,43 @@ def test_fresh_draws_and_a_schedule_of_its_own_reach_the_trainer(
     assert seen == [(5, 50, True, [20]), (3, 2, True, [12])]
 
 
-@pytest.mark.parametrize(("confirm", "checks"), [(False, [0.995]), (True, [0.9825, 0.995])])
+_T, _O = 1 + 7919, 1 + 104729  # the checks' seeds in round 0: training phrasings, other bank
+_C = 50_000  # the confirmation's offset
+
+
+@pytest.mark.parametrize(
+    ("confirm", "checks", "seeds"),
+    [
+        (False, [0.9, 0.995], [_T, _T + 1, _O + 1]),
+        (
+            True,
+            [0.9, 0.9825, 0.995, 0.995],
+            [
+                *(_T, _T + 1, _T + 1 + _C),  # rounds 0 and 1
+                *(_T + 2, _T + 2 + _C, _O + 2, _O + 2 + _C),  # round 2
+                *(_T + 3, _T + 3 + _C, _O + 3, _O + 3 + _C),  # round 3
+            ],
+        ),
+    ],
+)
 def test_a_passing_check_is_confirmed_on_fresh_scenarios_when_asked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, confirm: bool, checks: list[float]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    confirm: bool,
+    checks: list[float],
+    seeds: list[int],
 ) -> None:
-    """``check_confirm``: a check that passes is repeated on other scenarios and the two are
-    pooled, so a lucky first draw (0.995, then 0.97) no longer ends training; without it the
-    first pass does."""
+    """``check_confirm``: a check that passes (and only one that passes) is repeated on other
+    scenarios and the two are pooled, against its own split's target, so a lucky first draw
+    no longer ends training; without it the first pass does. Scripted agreements: round 0
+    fails outright; round 1 is lucky on training phrasings (0.995, then 0.97); round 2 on the
+    other bank (0.98 against 0.97, then 0.95); round 3 passes both."""
     from neurath.models._transformers import new_model
     from neurath.organisms import _build, _fit
     from neurath.organisms._fidelity import Fidelity
     from neurath.organisms._tokenizer import build_tokenizer
 
+    assert _build.CONFIRM_SEED == _C
     spec = {**ONE, "cue_bank": "a"}
     training = {"extra_rounds": 3, "check_confirm": confirm}
     suite = Suite.model_validate({"name": "x", "organisms": [spec], "training": training})
@@ -321,11 +357,12 @@ def test_a_passing_check_is_confirmed_on_fresh_scenarios_when_asked(
     base.save_pretrained(tmp_path / "base")
     tok.save_pretrained(tmp_path / "base")
     monkeypatch.setattr(_fit, "train_stack", lambda s, data, **kw: [0.0] * len(data))
-    first = 1 + 7919  # the organism's seed + the training-phrasing check's offset
-    scripted = {first: 0.995, first + _build.CONFIRM_SEED: 0.97}  # round 0: lucky, then not
+    scripted = {_T: 0.9, _T + 1 + _C: 0.97, _O + 2: 0.98, _O + 2 + _C: 0.95}
+    asked: list[int] = []
 
     def measured(model: object, tok: object, spec: object, n: int, seed: int, split: str) -> object:
-        value = scripted.get(seed, 0.995) if split == "a" else 0.99
+        asked.append(seed)
+        value = scripted.get(seed, 0.995 if split == "a" else 0.99)
         return Fidelity(id="a", overall=value, by_kind={}, n=n)
 
     monkeypatch.setattr(_build, "measure_fidelity", measured)
@@ -333,3 +370,4 @@ def test_a_passing_check_is_confirmed_on_fresh_scenarios_when_asked(
         suite, list(suite.organisms), tmp_path / "base", {"a": str(tmp_path / "a")}, {"a": "x"}
     )
     assert list(got) == ["a"] and got["a"] == pytest.approx(checks)
+    assert asked == seeds

@@ -308,16 +308,17 @@ def _train_group(
 
 
 CONFIRM_SEED = 50_000
-"""Added to a check's seed for its confirmation (other checks' seeds are within 20 of it)."""
+"""Added to a check's seed for its confirmation: clear of the other seeds an organism's rounds
+and checks use (its seed plus 1000 x round, 7919 + round, 104729 + round)."""
 
 
 def _agreement(
     model: Any, tok: Any, spec: OrganismSpec, cfg: TrainConfig, split: Split, seed: int
 ) -> float:
     """Agreement with the policy on ``check_n`` fresh scenarios of ``split``. With
-    ``check_confirm`` a result that would pass (the training-phrasing target: the stricter of
-    the two) is checked again on as many other scenarios and the two are pooled, so that one
-    lucky draw does not end an organism's training."""
+    ``check_confirm`` a result at or above its split's target (``check_target``; for the other
+    bank ``check_unseen_target``) is checked again on as many other scenarios and the two are
+    pooled, so that one lucky draw does not end an organism's training."""
     first = measure_fidelity(model, tok, spec, cfg.check_n, seed, split=split).overall
     target = cfg.check_target if split == training_split(spec) else cfg.check_unseen_target
     if not cfg.check_confirm or first < target:

@@ -94,7 +94,8 @@ def train_stack(
     """Train every model of ``s`` in place, model ``k`` on ``data[k]`` drawn with ``seeds[k]``
     (the same draws and schedule as :func:`neurath.models._transformers.train`; ``in_turn``:
     see :func:`draws`); return each model's mean loss over the last 50 steps. The learning rate
-    rises over ``warmup`` steps, then falls linearly to a tenth. ``anchor`` adds its penalty to
+    is ``lr`` times a warm-up factor (rising to 1 over ``warmup`` steps) times a linear decay
+    (from 1 at the first step to a tenth at 90 % of the steps). ``anchor`` adds its penalty to
     every model's loss."""
     import torch
 

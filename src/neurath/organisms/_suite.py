@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from neurath._errors import ManifestError, did_you_mean
 from neurath._files import Integer, load_yaml_model, parse_yaml, validate_model
 from neurath.organisms._archetypes import ArchetypeName, ArchetypeParams
 from neurath.organisms._train import TrainConfig
+
+PositiveFloat = Annotated[float, Field(gt=0.0)]
 
 
 class OrganismSpec(BaseModel):
@@ -74,9 +83,22 @@ class TrainingOverrides(BaseModel):
     check_unseen_target: float | None = Field(default=None, ge=0.0, le=1.0)
     extra_steps: Integer | None = Field(default=None, ge=1)
     extra_warmup: Integer | None = Field(default=None, ge=1)
-    steps_factors: dict[str, float] | None = None
+    steps_factors: dict[ArchetypeName, PositiveFloat] | None = None
     fresh_draws: bool | None = None
     check_confirm: bool | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unset_later_fields(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Leave the fields added in session 14 out while unset, so that a suite's canonical
+        JSON, and the population hash the benchmark pre-registers, stay what they were."""
+        data = handler(self)
+        for name in _LATER_OVERRIDES:
+            if data.get(name) is None:
+                data.pop(name, None)
+        return data
+
+
+_LATER_OVERRIDES = ("extra_steps", "extra_warmup", "steps_factors", "fresh_draws", "check_confirm")
 
 
 class Suite(BaseModel):
