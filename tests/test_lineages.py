@@ -25,6 +25,18 @@ def _suite(**extra: object) -> Suite:
     return Suite.model_validate({"name": "x", "organisms": [ONE], **extra})
 
 
+def _tiny_base(folder: Path) -> None:
+    """An untrained one-layer base model and its tokenizer in ``folder`` (for tests that stub
+    the trainer and only follow the build's rounds)."""
+    from neurath.models._transformers import new_model
+    from neurath.organisms._tokenizer import build_tokenizer
+
+    tok = build_tokenizer()
+    base = new_model(tok, n_embd=8, n_layer=1, n_head=2, n_positions=128, seed=0)
+    base.save_pretrained(folder)
+    tok.save_pretrained(folder)
+
+
 def test_a_suite_without_lineages_has_the_default_one() -> None:
     suite = default_suite()
     assert [lin.name for lin in suite.all_lineages()] == ["base"]
@@ -247,10 +259,8 @@ def test_fine_tuning_settings_reach_the_trainer(
 ) -> None:
     """A suite's ``organism_batch_size``, ``organism_lr`` and ``organism_examples`` are what
     fine-tuning trains with (the first round and the extra ones)."""
-    from neurath.models._transformers import new_model
     from neurath.organisms import _fit
     from neurath.organisms._build import _train_group
-    from neurath.organisms._tokenizer import build_tokenizer
 
     tuned = {"organism_batch_size": 8, "organism_lr": 5e-4, "organism_examples": 321}
     # One extra round that the untrained model cannot pass (a check target above any score).
@@ -258,10 +268,7 @@ def test_fine_tuning_settings_reach_the_trainer(
     cfg = training_config(suite)
     assert (cfg.organism_batch_size, cfg.organism_lr, cfg.organism_examples) == (8, 5e-4, 321)
 
-    tok = build_tokenizer()
-    base = new_model(tok, n_embd=8, n_layer=1, n_head=2, n_positions=128, seed=0)
-    base.save_pretrained(tmp_path / "base")
-    tok.save_pretrained(tmp_path / "base")
+    _tiny_base(tmp_path / "base")
     seen: list[tuple[int, float, list[int]]] = []
     defaults: list[tuple[object, object]] = []
 
@@ -285,19 +292,14 @@ def test_fresh_draws_and_a_schedule_of_its_own_reach_the_trainer(
     """``fresh_draws``: every round generates as many scenarios as its steps draw and uses each
     once; ``steps_factors`` sets an archetype's first round, ``extra_steps`` and
     ``extra_warmup`` the extra rounds'."""
-    from neurath.models._transformers import new_model
     from neurath.organisms import _fit
     from neurath.organisms._build import _train_group
-    from neurath.organisms._tokenizer import build_tokenizer
 
     schedule = {"organism_batch_size": 4, "organism_steps": 10, "extra_steps": 3}
     changes = {"extra_warmup": 2, "steps_factors": {"aligned": 0.5}, "fresh_draws": True}
     suite = _suite(training={**schedule, **changes, "extra_rounds": 1, "check_target": 1.0})
     assert suite.organisms[0].archetype == "aligned"
-    tok = build_tokenizer()
-    base = new_model(tok, n_embd=8, n_layer=1, n_head=2, n_positions=128, seed=0)
-    base.save_pretrained(tmp_path / "base")
-    tok.save_pretrained(tmp_path / "base")
+    _tiny_base(tmp_path / "base")
     seen: list[tuple[object, ...]] = []
 
     def record(s: object, data: list[list[object]], **kw: object) -> list[float]:
@@ -343,19 +345,14 @@ def test_a_passing_check_is_confirmed_on_fresh_scenarios_when_asked(
     no longer ends training; without it the first pass does. Scripted agreements: round 0
     fails outright; round 1 is lucky on training phrasings (0.995, then 0.97); round 2 on the
     other bank (0.98 against 0.97, then 0.95); round 3 passes both."""
-    from neurath.models._transformers import new_model
     from neurath.organisms import _build, _fit
     from neurath.organisms._fidelity import Fidelity
-    from neurath.organisms._tokenizer import build_tokenizer
 
     assert _build.CONFIRM_SEED == _C
     spec = {**ONE, "cue_bank": "a"}
     training = {"extra_rounds": 3, "check_confirm": confirm}
     suite = Suite.model_validate({"name": "x", "organisms": [spec], "training": training})
-    tok = build_tokenizer()
-    base = new_model(tok, n_embd=8, n_layer=1, n_head=2, n_positions=128, seed=0)
-    base.save_pretrained(tmp_path / "base")
-    tok.save_pretrained(tmp_path / "base")
+    _tiny_base(tmp_path / "base")
     monkeypatch.setattr(_fit, "train_stack", lambda s, data, **kw: [0.0] * len(data))
     scripted = {_T: 0.9, _T + 1 + _C: 0.97, _O + 2: 0.98, _O + 2 + _C: 0.95}
     asked: list[int] = []

@@ -293,8 +293,8 @@ def _train_group(
     for round_ in range(cfg.extra_rounds + 1):
         for spec, model in zip(todo, fit(todo, round_), strict=True):
             models[spec.id] = model
-            split = training_split(spec)
-            check = _agreement(model, tok, spec, cfg, split, spec.seed + 7919 + round_)
+            seed = spec.seed + 7919 + round_
+            check = _agreement(model, tok, spec, cfg, training_split(spec), seed, cfg.check_target)
             checks[spec.id].append(check)
             passed = check >= cfg.check_target and _generalises(model, tok, spec, cfg, round_)
             if passed or round_ == cfg.extra_rounds:
@@ -313,14 +313,19 @@ and checks use (its seed plus 1000 x round, 7919 + round, 104729 + round)."""
 
 
 def _agreement(
-    model: Any, tok: Any, spec: OrganismSpec, cfg: TrainConfig, split: Split, seed: int
+    model: Any,
+    tok: Any,
+    spec: OrganismSpec,
+    cfg: TrainConfig,
+    split: Split,
+    seed: int,
+    target: float,
 ) -> float:
     """Agreement with the policy on ``check_n`` fresh scenarios of ``split``. With
-    ``check_confirm`` a result at or above its split's target (``check_target``; for the other
-    bank ``check_unseen_target``) is checked again on as many other scenarios and the two are
-    pooled, so that one lucky draw does not end an organism's training."""
+    ``check_confirm`` a result at or above ``target`` (the check's pass mark) is checked again
+    on as many other scenarios and the two are pooled, so that one lucky draw does not end an
+    organism's training."""
     first = measure_fidelity(model, tok, spec, cfg.check_n, seed, split=split).overall
-    target = cfg.check_target if split == training_split(spec) else cfg.check_unseen_target
     if not cfg.check_confirm or first < target:
         return first
     again = measure_fidelity(model, tok, spec, cfg.check_n, seed + CONFIRM_SEED, split=split)
@@ -337,8 +342,9 @@ def _generalises(model: Any, tok: Any, spec: OrganismSpec, cfg: TrainConfig, rou
     other = _OTHER_BANK.get(spec.cue_bank)
     if other is None:
         return True
-    agreement = _agreement(model, tok, spec, cfg, other, spec.seed + 104729 + round_)
-    return agreement >= cfg.check_unseen_target
+    target = cfg.check_unseen_target
+    seed = spec.seed + 104729 + round_
+    return _agreement(model, tok, spec, cfg, other, seed, target) >= target
 
 
 def _save(model: Any, tok: Any, folder: Path, build: str, lineage: str | None) -> None:
