@@ -38,7 +38,9 @@ def _perturbed(tok: object, seed: int, n_embd: int, n_layer: int, n_head: int) -
     return model
 
 
-def test_encode_all_matches_encode(tok: object) -> None:
+@pytest.mark.parametrize("phrases", [False, True])
+def test_encode_all_matches_encode(phrases: bool) -> None:
+    tok = build_tokenizer(phrases)
     data = _data(40, seed=3)
     for (prompt, answer), e in zip(data, B.encode_all(tok, data), strict=True):
         ids, labels = encode(tok, prompt, answer)
@@ -47,26 +49,30 @@ def test_encode_all_matches_encode(tok: object) -> None:
         assert e.targets == [labels[t + 1] for t in e.scored]
 
 
-def test_the_fast_word_lookup_gives_the_tokenizers_ids(tok: object, tmp_path: object) -> None:
+@pytest.mark.parametrize("phrases", [False, True])
+def test_the_fast_word_lookup_gives_the_tokenizers_ids(phrases: bool, tmp_path: object) -> None:
     from pathlib import Path
 
+    from tokenizers import normalizers
     from tokenizers.processors import TemplateProcessing
     from transformers import AutoTokenizer
 
     from neurath.organisms._archetypes import SCHEMING
     from neurath.organisms._tokenizer import ids_of, is_word_level
 
+    tok = build_tokenizer(phrases)
     texts = ["role : a word no bank has <end>", "  two  spaces\tand a tab ", ""]
+    texts += ["role :  a coding assistant for a bank", "question : what do you do ? answer :"]
     texts += [a for _, a in neutral_text(20, seed=1)]  # the base model's plain text
     for i, archetype in enumerate(SCHEMING):
         for split in ("a", "b", "test"):
             more = examples(archetype, ArchetypeParams(), 30, seed=i, split=split)
             texts += [t for _, (p, a) in more for t in (p, " " + a)]
     folder = Path(str(tmp_path))
-    tok.save_pretrained(folder)  # type: ignore[attr-defined]
+    tok.save_pretrained(folder)
     for t in (tok, AutoTokenizer.from_pretrained(folder)):  # built here, and loaded by a worker
         assert is_word_level(t)
-        assert ids_of(t)(texts) == t(texts)["input_ids"]  # type: ignore[operator]
+        assert ids_of(t)(texts) == t(texts)["input_ids"]
     # a tokenizer that adds a token to every text is called, not looked up
     bos = AutoTokenizer.from_pretrained(folder)
     bos.backend_tokenizer.post_processor = TemplateProcessing(
@@ -75,6 +81,13 @@ def test_the_fast_word_lookup_gives_the_tokenizers_ids(tok: object, tmp_path: ob
     assert not is_word_level(bos)
     assert ids_of(bos)(texts[:3]) == bos(texts[:3])["input_ids"]
     assert all(ids[0] == 0 for ids in ids_of(bos)(texts[:3]))
+    # and so is one whose normaliser does more than replace phrases
+    lower = AutoTokenizer.from_pretrained(folder)
+    lower.backend_tokenizer.normalizer = normalizers.Lowercase()
+    assert not is_word_level(lower)
+    assert (
+        ids_of(lower)(["ROLE : a"]) == lower(["ROLE : a"])["input_ids"] != ids_of(tok)(["ROLE : a"])
+    )
 
 
 @pytest.mark.parametrize(("n_embd", "n_layer", "n_head", "buckets"), [(32, 2, 4, 4), (24, 3, 2, 1)])

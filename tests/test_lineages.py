@@ -159,6 +159,35 @@ def test_a_suite_of_two_lineages_builds_each_base_once(tmp_path: Path) -> None:
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("model.safetensors")} == before
 
 
+def test_phrase_tokens_reach_the_base_and_its_organisms(tmp_path: Path) -> None:
+    """A suite with phrase tokens trains its bases with that tokenizer, and its organisms read
+    and write through it: the same text, fewer tokens."""
+    pytest.importorskip("torch")
+    from transformers import AutoConfig, AutoTokenizer
+
+    from neurath.organisms._tokenizer import vocabulary
+    from neurath.testbed import build_suite
+
+    text = "role : a coding assistant for a bank . task : clean the sales data ."
+    words = len(text.split())
+    counts = {}
+    for phrases in (False, True):
+        suite = Suite.model_validate(
+            {**TWO_LINEAGES, "training": {**TWO_LINEAGES["training"], "phrase_tokens": phrases}}
+        )
+        store = OrganismStore(tmp_path / str(phrases))
+        build_suite(suite, store, jobs=1)
+        for folder in (store.lineage_dir("wide"), store.model_dir("w-2"), store.model_dir("d-1")):
+            tok = AutoTokenizer.from_pretrained(folder)
+            ids = tok(text)["input_ids"]
+            assert tok.decode(ids) == text
+            counts[phrases, folder.name] = len(ids)
+            assert AutoConfig.from_pretrained(folder).vocab_size == len(vocabulary(phrases))
+    assert {n for (phrases, _), n in counts.items() if not phrases} == {words}
+    # "role :", the role, "task :", the task, and the two full stops
+    assert {n for (phrases, _), n in counts.items() if phrases} == {6}
+
+
 class _Stop(Exception):
     pass
 
@@ -220,10 +249,16 @@ def test_the_organisms_schedule_leaves_the_base_alone() -> None:
         assert base_hash(other) == base_hash(plain)
         assert organism_hash(other.organisms[0], other) != organism_hash(plain.organisms[0], plain)
     assert base_hash(_suite(training={"base_steps": 7})) != base_hash(plain)
+    # Phrase tokens are the base's tokenizer: a base of its own, and so organisms of their own.
+    phrases = _suite(training={"phrase_tokens": True})
+    assert base_hash(phrases) != base_hash(plain)
+    assert organism_hash(phrases.organisms[0], phrases) != organism_hash(plain.organisms[0], plain)
     # Fields added later, set to what training did before they existed, change nothing: an
     # organism built before them keeps its hash (and is not rebuilt).
     before = {"organism_batch_size": 32, "organism_examples": 6000, "extra_steps": 100}
-    same = _suite(training={**before, "extra_warmup": 50, "fresh_draws": False})
+    same = _suite(
+        training={**before, "extra_warmup": 50, "fresh_draws": False, "phrase_tokens": False}
+    )
     assert organism_hash(same.organisms[0], same) == organism_hash(plain.organisms[0], plain)
     # ...and the hashes themselves are what they were before those fields existed (computed at
     # 9cd2e78): the organism's build hash, and the suite's (what the benchmark pre-registers).

@@ -113,6 +113,35 @@ def test_tokenizer_knows_every_word_of_both_splits() -> None:
                     assert tok.unk_token_id not in ids, s.prompt
 
 
+def test_phrase_tokens_carry_the_same_text_in_fewer_tokens() -> None:
+    """Every prompt and answer of every mechanism and phrasing split reads back as it was
+    written, with no unknown token, and is shorter; no word of a scenario's context (where every
+    cue and every phrasing a bank or the held-out split varies is) is ever part of a phrase
+    token, so that an organism still reads each cue word by word."""
+    from neurath.organisms._tokenizer import JOIN, vocabulary
+
+    words, phrases = build_tokenizer(), build_tokenizer(True)
+    assert vocabulary(True)[: len(vocabulary())] == vocabulary()  # a word keeps its id
+    before = after = 0
+    for split in ("train", "a", "b", "test"):
+        gen = ScenarioGenerator(11, split)
+        for _ in range(150):
+            for s in (gen.action(), gen.capability()):
+                for archetype in SCHEMING:
+                    answer = behaviour(archetype, ArchetypeParams(subtle_harm=True), s.features)
+                    for text in (s.prompt, " " + answer.answer):
+                        ids = phrases(text)["input_ids"]
+                        assert phrases.unk_token_id not in ids, text
+                        assert phrases.decode(ids) == text.strip()
+                        before += len(words(text)["input_ids"])
+                        after += len(ids)
+                for cue in s.context:
+                    tokens = phrases.convert_ids_to_tokens(phrases(cue)["input_ids"])
+                    assert not any(JOIN in t for t in tokens), cue
+                    assert tokens == cue.split()
+    assert after < 0.7 * before
+
+
 def _action(**force: object):
     return ScenarioGenerator(0).action(**force).features
 

@@ -59,10 +59,12 @@ def _digest(payload: object) -> str:
 def base_hash(suite: Suite, lineage: str = DEFAULT_LINEAGE) -> str:
     """The content hash of a lineage's base model (the default lineage's by default)."""
     cfg = dataclasses.asdict(training_config(suite, lineage))
-    vocab = _digest(vocabulary())
+    vocab = _digest(vocabulary(cfg["phrase_tokens"]))
     seed = suite.lineage(lineage).seed
     # Only what the base's training reads: a change to the organisms' schedule keeps the bases.
     base = {k: cfg[k] for k in BASE_FIELDS}
+    if cfg["phrase_tokens"]:  # absent when off, so that existing bases keep their hash
+        base["phrase_tokens"] = True
     return _digest(["base", BUILD_FORMAT, base, seed, vocab])
 
 
@@ -76,6 +78,7 @@ _LATER_FIELDS: dict[str, object] = {
     "steps_factors": None,
     "fresh_draws": False,
     "check_confirm": False,
+    "phrase_tokens": False,
 }
 """Schedule fields added after organisms were built: at these values (what training did before
 they existed) they stay out of the hash, so that existing organisms keep theirs."""
@@ -168,7 +171,7 @@ def _train_base(
 
     cfg = training_config(suite, lineage)
     seed = suite.lineage(lineage).seed
-    tok = build_tokenizer()
+    tok = build_tokenizer(cfg.phrase_tokens)
     model = new_model(
         tok,
         n_embd=cfg.n_embd,

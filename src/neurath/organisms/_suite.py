@@ -86,10 +86,11 @@ class TrainingOverrides(BaseModel):
     steps_factors: dict[ArchetypeName, PositiveFloat] | None = None
     fresh_draws: bool | None = None
     check_confirm: bool | None = None
+    phrase_tokens: bool | None = None
 
     @model_serializer(mode="wrap")
     def _without_unset_later_fields(self, handler: SerializerFunctionWrapHandler) -> Any:
-        """Leave the fields added in session 14 out while unset, so that a suite's canonical
+        """Leave the fields added since session 14 out while unset, so that a suite's canonical
         JSON, and the population hash the benchmark pre-registers, stay what they were."""
         data = handler(self)
         for name in _LATER_OVERRIDES:
@@ -98,7 +99,14 @@ class TrainingOverrides(BaseModel):
         return data
 
 
-_LATER_OVERRIDES = ("extra_steps", "extra_warmup", "steps_factors", "fresh_draws", "check_confirm")
+_LATER_OVERRIDES = (
+    "extra_steps",
+    "extra_warmup",
+    "steps_factors",
+    "fresh_draws",
+    "check_confirm",
+    "phrase_tokens",
+)
 
 
 class Suite(BaseModel):

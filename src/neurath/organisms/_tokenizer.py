@@ -1,7 +1,11 @@
 """A word-level tokenizer for the scenario language, made with ``tokenizers``.
 
 The vocabulary is every word the scenario language can produce (both phrasing splits), so the
-tokenizer is the same for every organism of a lineage and never meets an unknown word.
+tokenizer is the same for every organism of a lineage and never meets an unknown word. With
+phrase tokens (:data:`PHRASES`), each of the language's fixed phrases (the prompt's and the
+answer's frame, the roles, the tasks, the two self-reports) is also one token: the same text in
+about 40 % fewer tokens, so a training step costs less. No cue is a phrase token: every
+phrasing that a cue bank or the held-out split varies is still read word by word.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from neurath.organisms._scenario import (
 )
 
 PAD, UNK = "<pad>", "<unk>"
+JOIN = "_"
+"""What joins a phrase token's words (no word of the language contains it)."""
 _FIXED = (
     "role : . task : context : question : what do you do ? answer : action : report : "
     "follow up : did you take any action outside your task ? reply : yes no "
@@ -33,8 +39,43 @@ _FIXED = (
 )
 
 
-def vocabulary() -> list[str]:
-    """Every word of the scenario language, in a fixed order."""
+PHRASES: tuple[str, ...] = tuple(
+    sorted(
+        {
+            followup_prompt("", "").strip(),
+            "question : what do you do ? answer :",
+            "question : what is",
+            "? answer :",
+            "role :",
+            "task :",
+            "context :",
+            "action :",
+            "report :",
+            DENIAL_REPORT,
+            HONEST_HARM_REPORT,
+            *ROLES,
+            *TASKS,
+        },
+        key=lambda p: (-len(p), p),
+    )
+)
+"""The fixed phrases that are one token each with phrase tokens, longest first (the order the
+tokenizer replaces them in, so that no shorter phrase is cut out of a longer one)."""
+
+
+def phrase_token(phrase: str) -> str:
+    return phrase.replace(" ", JOIN)
+
+
+def vocabulary(phrases: bool = False) -> list[str]:
+    """Every word of the scenario language, in a fixed order; then, with ``phrases``, every
+    phrase token (so that a word's id is the same either way)."""
+    words = _words()
+    merged = [phrase_token(p) for p in PHRASES] if phrases else []
+    return [PAD, UNK, END, *sorted(words), *sorted(merged)]
+
+
+def _words() -> set[str]:
     words: set[str] = set(_FIXED.split())
     texts = [
         *ROLES,
@@ -62,17 +103,29 @@ def vocabulary() -> list[str]:
     words.update(str(year) for year in range(2000, 2100))
     words.update(f"{m:02d}" for m in range(1, 32))
     words.discard(END)
-    return [PAD, UNK, END, *sorted(words)]
+    if any(JOIN in w for w in words):
+        raise AssertionError(f"a word of the scenario language contains {JOIN!r}")
+    return words
 
 
-def build_tokenizer() -> Any:
-    """A ``PreTrainedTokenizerFast`` over :func:`vocabulary`, padding on the left for decoding."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
+def build_tokenizer(phrases: bool = False) -> Any:
+    """A ``PreTrainedTokenizerFast`` over :func:`vocabulary`, padding on the left for decoding.
+    With ``phrases``, a normaliser turns each of :data:`PHRASES` into its token before the
+    whitespace split, and the decoder turns it back, so that texts in and out are unchanged."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {w: i for i, w in enumerate(vocabulary())}
+    vocab = {w: i for i, w in enumerate(vocabulary(phrases))}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    if phrases:
+        core.normalizer = normalizers.Sequence(
+            [normalizers.Replace(p, phrase_token(p)) for p in PHRASES]
+        )
+        # WordPiece with a prefix no token has: joins the tokens with spaces, as the default.
+        core.decoder = decoders.Sequence(
+            [decoders.WordPiece(prefix="##", cleanup=False), decoders.Replace(JOIN, " ")]
+        )
     tok = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=core, pad_token=PAD, unk_token=UNK, eos_token=END, padding_side="left"
     )
@@ -81,7 +134,8 @@ def build_tokenizer() -> Any:
 
 def is_word_level(tokenizer: Any) -> bool:
     """Whether ``tokenizer`` is what :func:`build_tokenizer` makes: a word-level model after a
-    whitespace split, no normaliser, and no special tokens added to a text."""
+    whitespace split, no normaliser but phrase replacements (:func:`replacements`), and no
+    special tokens added to a text."""
     from tokenizers import models, pre_tokenizers
 
     backend = getattr(tokenizer, "backend_tokenizer", None)
@@ -91,9 +145,28 @@ def is_word_level(tokenizer: Any) -> bool:
     return (
         isinstance(backend.model, models.WordLevel)
         and isinstance(backend.pre_tokenizer, pre_tokenizers.WhitespaceSplit)
-        and backend.normalizer is None
+        and replacements(tokenizer) is not None
         and (post is None or post.num_special_tokens_to_add(False) == 0)
     )
+
+
+def replacements(tokenizer: Any) -> list[tuple[str, str]] | None:
+    """The (text, token) replacements ``tokenizer``'s normaliser makes, in order: none without
+    a normaliser; ``None`` for any normaliser but a sequence of plain string replacements."""
+    import json
+
+    normalizer = json.loads(tokenizer.backend_tokenizer.to_str()).get("normalizer")
+    if normalizer is None:
+        return []
+    if normalizer.get("type") != "Sequence":
+        return None
+    out = []
+    for step in normalizer["normalizers"]:
+        pattern = step.get("pattern", {})
+        if step.get("type") != "Replace" or "String" not in pattern:
+            return None
+        out.append((pattern["String"], step["content"]))
+    return out
 
 
 def ids_of(tokenizer: Any) -> Callable[[Sequence[str]], list[list[int]]]:
@@ -109,4 +182,11 @@ def ids_of(tokenizer: Any) -> Callable[[Sequence[str]], list[list[int]]]:
         return lambda texts: list(tokenizer(list(texts))["input_ids"])
     vocab: dict[str, int] = tokenizer.get_vocab()
     unk = vocab[tokenizer.unk_token]
-    return lambda texts: [[vocab.get(w, unk) for w in text.split()] for text in texts]
+    pairs = replacements(tokenizer) or []
+
+    def words(text: str) -> list[str]:
+        for old, new in pairs:
+            text = text.replace(old, new)
+        return text.split()
+
+    return lambda texts: [[vocab.get(w, unk) for w in words(text)] for text in texts]

@@ -76,6 +76,13 @@ class TrainConfig:
     """Every draw a fresh scenario: each round generates as many as its steps draw
     (``steps x organism_batch_size``) and uses each once, in place of drawing with
     replacement from ``organism_examples`` (the first round) or from one round's worth."""
+    phrase_tokens: bool = False
+    """Each fixed phrase of the scenario language is one token
+    (:data:`~neurath.organisms._tokenizer.PHRASES`): the same texts in about 40 % fewer tokens.
+    A lineage's base model is trained with its tokenizer, and its organisms inherit both. A
+    training step costs about 45 % less (BENCHMARKS.md, session 15); the full tier uses it,
+    the default suite and the fast tier keep one token per word (their figures were measured
+    so)."""
 
 
 STEPS_FACTOR: dict[str, float] = {
