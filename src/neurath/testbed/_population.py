@@ -122,13 +122,22 @@ def suite_sha256(suite: Suite) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-FULL_TRAINING = {"organism_examples": 20000, "extra_rounds": 6}
+FULL_TRAINING = {
+    "organism_examples": 20000,
+    "extra_rounds": 6,
+    "phrase_tokens": True,
+    "organism_steps": 400,
+}
 """The full tier's organisms draw their first round from more fresh scenarios than the default
 suite's (see ``TrainConfig.organism_examples``), and one still short of its checks after four
-extra rounds gets up to two more: on population-0 the mean held-out fidelity of the 59 organisms
-that end their first round short kept rising with rounds (0.985 after four, 0.989 after six) and
-the one organism below 95 % after four was at 96.0 % after six, for 8 more rounds of 100 steps
-in all (BENCHMARKS.md, session 13)."""
+extra rounds gets up to two more (session 13: on population-0 the mean held-out fidelity of the
+organisms that end their first round short kept rising with rounds). Their lineages read the
+scenario language with phrase tokens (``TrainConfig.phrase_tokens``: the same texts in about
+40 % fewer tokens, a training step about 45 % cheaper), and first rounds are a third longer
+than the default's. Decided on population-0 with a rule set beforehand (none of 150 below 95 %
+held out, a cold build within 15 minutes): phrase tokens alone built in 589 s but left one
+organism at 94.2 %; with the longer first rounds, 672 s and the lowest at 95.0 % (BENCHMARKS.md,
+session 15)."""
 
 FAST_MECHANISMS = (
     "oversight_schemer",
