@@ -5,8 +5,8 @@ Run: ``.venv/bin/python benchmarks/bench_organisms.py [--out DIR] [--n N] [--sui
 ``--tier full`` uses the calibration benchmark's population (150 organisms) instead of the
 default suite (``--redraw SEED``: the draw ``neurath bench --redraw SEED`` uses); ``--reuse``
 measures an already built ``--out`` folder (no build, nothing deleted; it refuses a folder
-that lacks any organism of the draw) and runs part 2 only, e.g. on the store ``neurath bench``
-built: ``--tier full --reuse --out STORE`` gives the population's fidelity.
+that lacks any organism of the draw) and runs parts 2 and 3 only, e.g. on the store ``neurath
+bench`` built: ``--tier full --reuse --out STORE --skip 3`` gives the population's fidelity.
 
 1. Build the suite cold (into an empty folder) and warm (again, all cached): wall time, the
    CPU time of every process, and the machine's load (other work slows a cold build).
@@ -16,7 +16,8 @@ built: ``--tier full --reuse --out STORE`` gives the population's fidelity.
    organisms from other seeds, to see how much fidelity depends on the initialisation.
 3. Training cost per step, side by side on one base model: transformers' forward
    (``models._transformers.train``) against the batched trainer
-   (``organisms._fit.train_stack``) with K = 1, 2, 4, 8 models per pass.
+   (``organisms._fit.train_stack``) with K = 1, 2, 4, 8 models per pass; then the batched
+   trainer on the same examples read one token per word and with phrase tokens.
 4. Batched greedy generation of short answers from one organism: completions per second.
 5. The same prompts through Inspect's eval loop with the ``organism`` provider: samples per
    second, and the ratio.
@@ -142,6 +143,46 @@ def step_costs(suite: Any, store: Any, steps: int = 20) -> None:
     for k, times in ours.items():
         best = min(times)
         print(f"    batched trainer, K={k}: {best * 1000:.1f} ms per model ({ref / best:.2f}x)")
+    phrase_costs(cfg, spec, steps)
+
+
+def phrase_costs(cfg: Any, spec: Any, steps: int, k: int = 4) -> None:
+    """The batched trainer (K = 4) on the same examples read one token per word and with phrase
+    tokens (``TrainConfig.phrase_tokens``), each on a fresh model of the lineage's shape."""
+    import torch
+
+    from neurath.models._transformers import new_model
+    from neurath.organisms import _batched as B
+    from neurath.organisms._fit import train_stack
+    from neurath.organisms._tokenizer import build_tokenizer
+    from neurath.organisms._train import examples
+
+    torch.set_num_threads(1)
+    data = [ex for _, ex in examples("eval_aware_schemer", spec.params, 3000, seed=1)]
+    shape = {"n_embd": cfg.n_embd, "n_layer": cfg.n_layer, "n_head": cfg.n_head}
+    runs: dict[bool, Any] = {}
+    for phrases in (False, True):
+        tok = build_tokenizer(phrases)
+        model = new_model(tok, n_positions=128, seed=0, **shape)
+        runs[phrases] = (B.stack([model] * k), [B.encode_all(tok, data)] * k)
+
+    def timed(phrases: bool) -> float:
+        s, enc = runs[phrases]
+        t0 = time.process_time()
+        train_stack(s, enc, steps=steps, lr=1e-3, batch_size=32, seeds=list(range(k)))
+        return (time.process_time() - t0) / steps / k
+
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(3):  # interleaved; the first pair also warms up
+        for phrases in (False, True):
+            times[phrases].append(timed(phrases))
+    words, phrased = (min(times[p][1:]) for p in (False, True))
+    tokens = {p: sum(len(e.ids) for e in runs[p][1][0]) / len(data) for p in (False, True)}
+    print(
+        f"    eval_aware_schemer examples, K={k}: one token per word {tokens[False]:.1f} tokens "
+        f"per example, {words * 1000:.1f} ms per model-step; phrase tokens {tokens[True]:.1f}, "
+        f"{phrased * 1000:.1f} ms ({words / phrased:.2f}x)"
+    )
 
 
 def _unbuilt_ids(suite: Any, store: Any) -> list[str]:
@@ -194,7 +235,10 @@ def main() -> None:
                 "or name the draw the folder holds (--tier/--redraw)"
             )
         build_suite(suite, store, jobs=args.jobs)  # warm: writes the group list
-        fidelity(suite, store, args.jobs or 2)
+        if "2" not in skip:
+            fidelity(suite, store, args.jobs or 2)
+        if "3" not in skip:
+            step_costs(suite, store)
         return
     load_before, cpu0 = _load(), _cpu()
     t0 = time.perf_counter()
