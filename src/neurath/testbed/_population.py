@@ -126,18 +126,18 @@ FULL_TRAINING = {
     "organism_examples": 20000,
     "extra_rounds": 6,
     "phrase_tokens": True,
-    "organism_steps": 400,
+    "organism_steps": 500,
 }
 """The full tier's organisms draw their first round from more fresh scenarios than the default
 suite's (see ``TrainConfig.organism_examples``), and one still short of its checks after four
 extra rounds gets up to two more (session 13: on population-0 the mean held-out fidelity of the
 organisms that end their first round short kept rising with rounds). Their lineages read the
 scenario language with phrase tokens (``TrainConfig.phrase_tokens``: the same texts in about
-40 % fewer tokens, a training step about 45 % cheaper), and first rounds are a third longer
-than the default's. Decided on population-0 with a rule set beforehand (none of 150 below 95 %
-held out, a cold build within 15 minutes): phrase tokens alone built in 589 s but left one
-organism at 94.2 %; with the longer first rounds, 672 s and the lowest at 95.0 % (BENCHMARKS.md,
-session 15)."""
+40 % fewer tokens, a training step about 45 % cheaper), and first rounds are 5/3 of the
+default's. Decided on population-0 with rules set before each run (BENCHMARKS.md, session 15):
+phrase tokens alone built cold in 589 s but left one organism at 94.2 % held out; 400 steps,
+672 s and the lowest at 95.0 % (a fresh draw then had two of 150 below 95 %); 500 steps, 787 s,
+the lowest 96.0 % and the lowest five 97.2 % (against 96.5 %)."""
 
 FAST_MECHANISMS = (
     "oversight_schemer",
