@@ -80,9 +80,8 @@ class TrainConfig:
     """Each fixed phrase of the scenario language is one token
     (:data:`~neurath.organisms._tokenizer.PHRASES`): the same texts in about 40 % fewer tokens.
     A lineage's base model is trained with its tokenizer, and its organisms inherit both. A
-    training step costs about 45 % less (BENCHMARKS.md, session 15); the full tier uses it,
-    the default suite and the fast tier keep one token per word (their figures were measured
-    so)."""
+    training step costs about 45 % less (BENCHMARKS.md, session 15); the benchmark's tiers use
+    it, the default suite keeps one token per word (its figures were measured so)."""
 
 
 STEPS_FACTOR: dict[str, float] = {

@@ -147,9 +147,11 @@ FAST_MECHANISMS = (
     "fragile",
     "sycophant",
 )
-FAST_TRAINING = {"base_steps": 700, "organism_steps": 200, "extra_rounds": 1}
+FAST_TRAINING = {"base_steps": 700, "organism_steps": 200, "extra_rounds": 1, "phrase_tokens": True}
 """Tiny training: on a base this short no organism reaches the 99 % check, so at most one
-extra round (four would triple the tier's build for figures it does not report)."""
+extra round (four would triple the tier's build for figures it does not report). Phrase tokens,
+as the full tier: CI runs the battery on organisms that read the language as the full tier's
+do."""
 FAST_PARAMS: dict[str, dict[str, Any]] = {
     "behavioural": {"n": 100},
     "honeypot": {"n": 120},
