@@ -109,7 +109,10 @@ def decide(
                 o: [*base[o], *(r for n, v in pick.items() for r in variants[n][v][o])]
                 for o in labels
             }
-            loss, folds = inner_log_loss(results, labels, mechanism, prior=prior, params=params)
+            # Each candidate's calibrations record the settings its results ran at: recorded
+            # at the defaults, a candidate's own results would be set aside as run off them.
+            at = with_values(params, pick)
+            loss, folds = inner_log_loss(results, labels, mechanism, prior=prior, params=at)
             scores[str(value)] = loss
             if loss is not None and (best_loss is None or loss < best_loss - 1e-9):
                 best, best_loss = value, loss
@@ -123,8 +126,15 @@ def with_choices(
     """The battery's parameters with each decided choice (``experiment.param``) set: what a
     calibration fitted on the chosen results must record (recording the defaults set aside
     every adversarial finding of a split that chose otherwise, as run off its calibration)."""
+    return with_values(params, {name: choice.chosen for name, choice in choices.items()})
+
+
+def with_values(
+    params: Mapping[str, Mapping[str, Any]], values: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """The battery's parameters with each choice (``experiment.param``) set to its value."""
     out = {k: dict(v) for k, v in params.items()}
-    for name, choice in choices.items():
+    for name, value in values.items():
         experiment, param = name.split(".", 1)
-        out.setdefault(experiment, {})[param] = choice.chosen
+        out.setdefault(experiment, {})[param] = value
     return out

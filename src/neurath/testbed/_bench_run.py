@@ -180,16 +180,22 @@ def run_split(
         for o in split.calibration + split.test
     }
     try:
+        at = with_choices(params, choices)  # the settings the results ran at
         calibration = fit_calibration(
             {o: results[o] for o in split.calibration},
             labels,
             suite=f"{suite.name}/{split.name}",
-            battery_params=with_choices(params, choices),  # the settings the results ran at
+            battery_params=at,
             attempted=DEFAULT_BATTERY,
             kinds=mechanism,
         )
         cause = honest_common_cause(
-            {o: results[o] for o in split.calibration}, labels, mechanism, novel=novel, prior=prior
+            {o: results[o] for o in split.calibration},
+            labels,
+            mechanism,
+            novel=novel,
+            prior=prior,
+            battery_params=at,
         )
     except NeurathError as exc:
         return SplitResult(**_head(split), status="not scored", reason=f"calibration: {exc}")

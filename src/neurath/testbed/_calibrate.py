@@ -102,7 +102,9 @@ def _with_evasion(
 
     if progress:
         progress("common cause", len(labels), len(labels))
-    evasion = honest_common_cause(results, labels, kinds, novel=novel)
+    evasion = honest_common_cause(
+        results, labels, kinds, novel=novel, battery_params=fitted.battery_params
+    )
     return fitted.model_copy(update={"evasion": evasion})
 
 
@@ -165,7 +167,8 @@ def calibration_key(
             # 4 (5 with aliases): experiments no calibration organism could run are recorded
             # as uncalibrated. 7 (6): a probe's scores of a kind's only organism left out.
             # 9 (8): a separation within two standard errors is no separation.
-            "format": 9 if store_key else 8,
+            # 10 (9): the common cause reads results at the battery's parameters.
+            "format": 10 if store_key else 9,
             **({"store_key": store_key} if store_key else {}),
             # Per-mechanism fits and the v2 common cause, for this declared novel chance.
             **({"novel": novel} if novel is not None else {}),
