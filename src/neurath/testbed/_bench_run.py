@@ -181,21 +181,13 @@ def run_split(
     }
     try:
         at = with_choices(params, choices)  # the settings the results ran at
+        own = {o: results[o] for o in split.calibration}
+        name = f"{suite.name}/{split.name}"
         calibration = fit_calibration(
-            {o: results[o] for o in split.calibration},
-            labels,
-            suite=f"{suite.name}/{split.name}",
-            battery_params=at,
-            attempted=DEFAULT_BATTERY,
-            kinds=mechanism,
+            own, labels, suite=name, battery_params=at, attempted=DEFAULT_BATTERY, kinds=mechanism
         )
         cause = honest_common_cause(
-            {o: results[o] for o in split.calibration},
-            labels,
-            mechanism,
-            novel=novel,
-            prior=prior,
-            battery_params=at,
+            own, labels, mechanism, novel=novel, prior=prior, battery_params=at
         )
     except NeurathError as exc:
         return SplitResult(**_head(split), status="not scored", reason=f"calibration: {exc}")
