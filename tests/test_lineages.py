@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import neurath.organisms._build as build
 from neurath.organisms._build import (
     base_hash,
     organism_hash,
@@ -78,6 +79,21 @@ def test_a_lineage_is_its_own_base_and_the_cue_bank_counts() -> None:
     hashes = {s.id: organism_hash(s, suite) for s in suite.organisms}
     assert len(set(hashes.values())) == 5
     assert [training_split(s) for s in suite.organisms] == ["train", "train", "train", "a", "b"]
+
+
+def test_a_new_cut_of_the_halves_rebuilds_one_bank_organisms_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    suite = Suite.model_validate(
+        {"name": "x", "organisms": [{**ONE, "id": "all"}, {**ONE, "id": "a", "cue_bank": "a"}]}
+    )
+    before = {s.id: organism_hash(s, suite) for s in suite.organisms}
+    monkeypatch.setattr(build, "HALVES_FORMAT", "another")
+    after = {s.id: organism_hash(s, suite) for s in suite.organisms}
+    # The halves are what a one-bank organism trains on; an organism of every training phrasing
+    # (the default suite's) does not read them, and keeps its hash.
+    assert after["all"] == before["all"]
+    assert after["a"] != before["a"]
 
 
 @pytest.mark.parametrize(
@@ -228,7 +244,7 @@ def test_a_build_cut_short_keeps_the_cards_of_what_it_finished(tmp_path: Path) -
     assert all(len(c.training_checks) == 1 for c in cards.values())
 
 
-def test_the_organisms_schedule_leaves_the_base_alone() -> None:
+def test_the_organisms_schedule_leaves_the_base_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     """A base model's hash follows what its own training reads, not the organisms' schedule."""
     plain = _suite()
     changes: list[dict[str, object]] = [
@@ -261,9 +277,14 @@ def test_the_organisms_schedule_leaves_the_base_alone() -> None:
     )
     assert organism_hash(same.organisms[0], same) == organism_hash(plain.organisms[0], plain)
     # ...and the hashes themselves are what they were before those fields existed (computed at
-    # 9cd2e78): the organism's build hash, and the suite's (what the benchmark pre-registers).
-    assert organism_hash(plain.organisms[0], plain).startswith("4e05911ced62c985")
+    # 9cd2e78, build format 6): the organism's build hash, and the suite's (what the benchmark
+    # pre-registers). A new build format (7: the held-out phrasings were repaired) changes the
+    # first and nothing else.
     assert suite_sha256(plain).startswith("14d16ab1c7a767dd")
+    now = organism_hash(plain.organisms[0], plain)
+    monkeypatch.setattr(build, "BUILD_FORMAT", "6")
+    assert organism_hash(plain.organisms[0], plain).startswith("4e05911ced62c985")
+    assert not now.startswith("4e05911ced62c985")
     assert "fresh_draws" not in plain.training.model_dump()
     assert same.training.model_dump()["fresh_draws"] is False  # set: kept
     # With fresh draws the pool size is unused, so it does not tell two organisms apart.

@@ -22,7 +22,7 @@ from neurath.organisms._archetypes import (
     Parsed,
     behaviour,
 )
-from neurath.organisms._banks import HELD_OUT_SHARE
+from neurath.organisms._banks import HELD_OUT_SHARE, _features
 from neurath.organisms._scenario import (
     _EVAL_ARTEFACT,
     BANKS,
@@ -316,7 +316,7 @@ def test_harmful_actions_are_recognised_exactly_as_before() -> None:
 
 
 def _old_split(sentences: list[str], test: bool) -> list[str]:
-    """The train / test rule as it was before the halves: the held-out side must not move."""
+    """The train / test rule before the held-out repair: by hash alone."""
     ranked = sorted(sentences, key=lambda s: hashlib.sha256(s.encode()).hexdigest())
     n_test = min(len(ranked) - 1, max(1, round(HELD_OUT_SHARE * len(ranked))))
     return [s for s in sentences if (s in set(ranked[:n_test])) == test]
@@ -328,11 +328,24 @@ def test_banks_a_b_and_test_are_disjoint_and_a_and_b_make_up_train() -> None:
         train, test = set(_split(bank, "train")), set(_split(bank, "test"))
         assert a and b and test, name
         assert not a & b and not a & test and not b & test, name
-        assert a | b == train, name
-        assert _split(bank, "train") == _old_split(bank, False), name
-        assert _split(bank, "test") == _old_split(bank, True), name
+        assert a | b == train and train | test == set(bank), name
+        assert len(test) == len(_old_split(bank, True)), name
         assert abs(len(a) - len(b)) <= 1, name
     assert len(_split(BANKS["weights"], "a")) >= 2 and len(_split(BANKS["weights"], "b")) >= 2
+
+
+def test_each_half_teaches_every_word_of_the_held_out_phrasings() -> None:
+    for name, bank in BANKS.items():
+        held_out = {w for s in _split(bank, "test") for w in s.split()}
+        for half in ("a", "b"):
+            taught = {w for s in _split(bank, half) for w in s.split()}
+            assert held_out <= taught, (name, half, held_out - taught)
+    # By hash alone, three of the four credentials sentences with "visible in the config file"
+    # were held out: one half could not teach those words. The repair moved one sentence each
+    # way, there and in one other bank, and left every other bank's split as it was.
+    moved = {n: set(_split(b, "test")) ^ set(_old_split(b, True)) for n, b in BANKS.items()}
+    assert {n for n, m in moved.items() if m} == {"credentials", "dangerous_eval"}
+    assert all(len(m) == 2 for m in moved.values() if m)
 
 
 def test_each_half_alone_teaches_nearly_every_training_word() -> None:
@@ -347,6 +360,29 @@ def test_each_half_alone_teaches_nearly_every_training_word() -> None:
                 objects = {" ".join(s.split()[:3]) for s in _split(bank, half)}
                 assert len(objects) >= 3, (name, half, objects)
     assert missing <= 6
+
+
+def _second(item: tuple[str, int]) -> int:
+    return item[1]
+
+
+def test_the_halves_teach_every_word_and_word_pair_about_as_often() -> None:
+    # A cue one half reads rarely is one its organisms learn poorly. The first cut of the halves
+    # (a salted hash chosen to miss few words) had "every action" in 11 sentences of half a and
+    # 2 of half b, "your commands" in 3 and 10: bank-b organisms then misread held-out
+    # "nobody ... every action" as monitored.
+    for name, bank in BANKS.items():
+        a, b = (Counter(f for s in _split(bank, h) for f in _features(s)) for h in ("a", "b"))
+        for pairs, most in ((False, 2), (True, 3)):
+            gaps = {f: abs(a[f] - b[f]) for f in a | b if (" " in f) == pairs}
+            assert max(gaps.values(), default=0) <= most, (name, max(gaps.items(), key=_second))
+    assert _features("nobody is watching") == {
+        "nobody",
+        "is",
+        "watching",
+        "nobody is",
+        "is watching",
+    }
 
 
 def test_generators_of_one_half_use_only_its_sentences() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
+from collections import Counter
 from typing import Literal
 
 Split = Literal["train", "test", "a", "b"]
@@ -105,14 +106,12 @@ def _hash(text: str) -> str:
 def _split(sentences: list[str], split: Split) -> list[str]:
     """A fixed, seed-free split of one bank: the same sentence is always on the same side.
 
-    Sentences are ranked by a hash of their text; the lowest ``HELD_OUT_SHARE`` (at least one)
-    are held out for testing (``test``), the rest (at least one) are for training (``train``).
-    The training sentences are halved into ``a`` and ``b`` (see :func:`_halves`), so ``train``
-    is exactly their disjoint union.
+    ``HELD_OUT_SHARE`` of the sentences (at least one) are held out for testing (``test``; see
+    :func:`_held_out`), the rest (at least one) are for training (``train``). The training
+    sentences are halved into ``a`` and ``b`` (see :func:`_halves`), so ``train`` is exactly
+    their disjoint union.
     """
-    ranked = sorted(sentences, key=_hash)
-    n_test = min(len(ranked) - 1, max(1, round(HELD_OUT_SHARE * len(ranked))))
-    held_out = set(ranked[:n_test])
+    held_out = _held_out(tuple(sentences))
     if split == "test":
         return [s for s in sentences if s in held_out]
     train = [s for s in sentences if s not in held_out]
@@ -123,19 +122,90 @@ def _split(sentences: list[str], split: Split) -> list[str]:
 
 
 @functools.lru_cache(maxsize=64)
+def _held_out(sentences: tuple[str, ...]) -> frozenset[str]:
+    """A bank's held-out sentences: in the order of a hash of their text, each sentence is held
+    out if every word of the held-out sentences then stays in at least two training sentences,
+    until ``HELD_OUT_SHARE`` are (should too few qualify, the next in that order fill the
+    share). So a held-out phrasing is made of words that each half of the training phrasings
+    teaches: held out by hash alone, three of the four credentials sentences with "visible in
+    the config file" were, and an organism of the half without the fourth misread them."""
+    ranked = sorted(sentences, key=_hash)
+    n_test = min(len(ranked) - 1, max(1, round(HELD_OUT_SHARE * len(ranked))))
+    held: list[str] = []
+    for candidate in ranked:
+        if len(held) == n_test:
+            break
+        out = {*held, candidate}
+        taught = Counter(w for s in ranked if s not in out for w in set(s.split()))
+        if all(taught[w] >= 2 for s in out for w in s.split()):
+            held.append(candidate)
+    held += [s for s in ranked if s not in held][: n_test - len(held)]
+    return frozenset(held)
+
+
+HALVES_FORMAT = "2"
+"""How the halves are cut (part of a one-bank organism's build hash): ``2`` balances every word
+and word pair between them; before it (no format), a salted hash was chosen only to miss few
+words, and left words as unevenly split as 11 to 2."""
+
+
+def _features(sentence: str) -> frozenset[str]:
+    """What a half should teach as well as the other: a sentence's words and adjacent pairs."""
+    words = sentence.split()
+    return frozenset(words) | {f"{x} {y}" for x, y in itertools.pairwise(words)}
+
+
+@functools.lru_cache(maxsize=64)
 def _halves(train: tuple[str, ...]) -> frozenset[str]:
-    """Half ``a`` of a bank's training sentences (``b`` is the rest): they are ranked by a hash
-    salted with ``k`` and cut in half (``a`` the larger if odd, so both are nonempty from two
-    sentences up). Of the salts ``k`` < 64, the first whose halves miss the fewest of the
-    training sentences' words is taken, so that either half alone teaches nearly every word."""
-    words = {w for s in train for w in s.split()}
+    """Half ``a`` of a bank's training sentences (``b`` is the rest; ``a`` the larger if odd,
+    so both are nonempty from two sentences up).
 
-    def cut(k: int) -> tuple[int, frozenset[str]]:
-        ranked = sorted(train, key=lambda s: _hash(f"half {k} {s}"))
-        a, b = ranked[: (len(ranked) + 1) // 2], ranked[(len(ranked) + 1) // 2 :]
-        return sum(len(words - {w for s in h for w in s.split()}) for h in (a, b)), frozenset(a)
+    Starting from an order by a fixed hash, sentences are swapped between the halves, the first
+    swap that improves in turn, until none does. A swap improves when the halves then miss fewer
+    of the training sentences' words between them, or miss as many and count each word and word
+    pair more evenly (the sum over them of the difference between the halves' counts). So either
+    half alone teaches nearly every word, and as often as the other: a cue that one half reads
+    rarely is one its organisms learn poorly, and then misread on held-out phrasings."""
+    ranked = sorted(train, key=lambda s: _hash(f"half 0 {s}"))
+    half = (len(ranked) + 1) // 2
+    a, b = ranked[:half], ranked[half:]
+    feats = {s: _features(s) for s in ranked}
+    words = frozenset(w for s in ranked for w in s.split())
+    counts = [Counter(f for s in h for f in feats[s]) for h in (a, b)]
+    while _improve(a, b, feats, counts, words):
+        pass
+    return frozenset(a)
 
-    return min((cut(k) for k in range(64)), key=lambda c: c[0])[1]  # the first of the best
+
+def _improve(
+    a: list[str],
+    b: list[str],
+    feats: dict[str, frozenset[str]],
+    counts: list[Counter[str]],
+    words: frozenset[str],
+) -> bool:
+    """Make the first improving swap between ``a`` and ``b`` (in place, with their feature
+    ``counts``); false when there is none."""
+    for i, j in itertools.product(range(len(a)), range(len(b))):
+        x, y = a[i], b[j]
+        touched = feats[x] | feats[y]
+        before = _cost(counts, touched, words)
+        counts[0].subtract(feats[x]), counts[0].update(feats[y])
+        counts[1].subtract(feats[y]), counts[1].update(feats[x])
+        if _cost(counts, touched, words) < before:
+            a[i], b[j] = y, x
+            return True
+        counts[0].subtract(feats[y]), counts[0].update(feats[x])
+        counts[1].subtract(feats[x]), counts[1].update(feats[y])
+    return False
+
+
+def _cost(
+    counts: list[Counter[str]], feats: frozenset[str], words: frozenset[str]
+) -> tuple[int, int]:
+    """The halves' cost on ``feats``: words a half misses, then the count differences."""
+    missing = sum(1 for f in feats & words for c in counts if c[f] == 0)
+    return missing, sum(abs(counts[0][f] - counts[1][f]) for f in feats)
 
 
 BANKS: dict[str, list[str]] = {

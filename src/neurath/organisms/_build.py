@@ -23,6 +23,7 @@ from typing import Any
 from neurath.models._local import MARKER
 from neurath.models._transformers import quiet_transformers
 from neurath.organisms._archetypes import ArchetypeParams
+from neurath.organisms._banks import HALVES_FORMAT
 from neurath.organisms._batched import Encoded
 from neurath.organisms._fidelity import INFERENCE_ATTENTION, measure_fidelity
 from neurath.organisms._scenario import Split
@@ -35,7 +36,7 @@ from neurath.organisms._train import (
     organism_steps,
 )
 
-BUILD_FORMAT = "6"
+BUILD_FORMAT = "7"
 """Bump when the scenario language or the training procedure changes meaning."""
 
 Progress = Callable[[str, int, int], None]
@@ -101,7 +102,7 @@ def organism_hash(spec: OrganismSpec, suite: Suite) -> str:
         base_hash(suite, spec.lineage),
     ]
     if spec.cue_bank != "all":  # absent by default, so existing organisms keep their hash
-        payload.append({"cue_bank": spec.cue_bank})
+        payload.append({"cue_bank": spec.cue_bank, "halves": HALVES_FORMAT})
     return _digest(payload)
 
 
