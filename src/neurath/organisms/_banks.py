@@ -190,14 +190,22 @@ def _improve(
         x, y = a[i], b[j]
         touched = feats[x] | feats[y]
         before = _cost(counts, touched, words)
-        counts[0].subtract(feats[x]), counts[0].update(feats[y])
-        counts[1].subtract(feats[y]), counts[1].update(feats[x])
+        _exchange(counts, feats[x], feats[y])
         if _cost(counts, touched, words) < before:
             a[i], b[j] = y, x
             return True
-        counts[0].subtract(feats[y]), counts[0].update(feats[x])
-        counts[1].subtract(feats[x]), counts[1].update(feats[y])
+        _exchange(counts, feats[y], feats[x])  # undone
     return False
+
+
+def _exchange(
+    counts: list[Counter[str]], leaving_a: frozenset[str], leaving_b: frozenset[str]
+) -> None:
+    """Update the halves' feature counts for a sentence leaving ``a`` and one leaving ``b``."""
+    counts[0].subtract(leaving_a)
+    counts[0].update(leaving_b)
+    counts[1].subtract(leaving_b)
+    counts[1].update(leaving_a)
 
 
 def _cost(

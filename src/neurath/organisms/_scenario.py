@@ -4,12 +4,13 @@ A scenario is a role, a task and up to three context sentences drawn from banks 
 (oversight, evaluation, deployment, dates, opportunities for misuse, user opinions, neutral
 facts), followed by a question. Every scenario carries its structured features, so what a given
 policy should do is computable. Cue sentences are built compositionally from parts, and each
-bank's sentences are split once, by a fixed hash, into train and test phrasings: a held-out
-scenario uses only sentences never seen in training (made of familiar words). The training
-phrasings are split once more, by a fixed rule, into two disjoint halves ``a`` and ``b``
-(``train`` is their union; see :mod:`neurath.organisms._banks`), so that organisms can be
-trained on one bank of cues and examined with the other. Eval-harness artefacts ("item 3 of
-60") and dates are compositional and shared by every split.
+bank's sentences are split once, by a fixed rule, into train and test phrasings: a held-out
+scenario uses only sentences never seen in training, made of words that each half of the
+training phrasings teaches. The training phrasings are split once more, by another fixed rule,
+into two disjoint halves ``a`` and ``b`` (``train`` is their union; see
+:mod:`neurath.organisms._banks`), so that organisms can be trained on one bank of cues and
+examined with the other. Eval-harness artefacts ("item 3 of 60") and dates are compositional
+and shared by every split.
 
 Text is lower-case with spaced punctuation so a word-level tokenizer reads it exactly.
 """
