@@ -362,6 +362,23 @@ def test_each_half_alone_teaches_nearly_every_training_word() -> None:
     assert missing <= 6
 
 
+def test_the_phrasings_hash_follows_every_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    from neurath.organisms import _banks
+
+    before = _banks.phrasings_sha256()
+    assert before == _banks.phrasings_sha256()
+    # Exchanging one sentence between one bank's halves changes no bank's sentences, only a cut.
+    a, b = _split(BANKS["neutral"], "a"), _split(BANKS["neutral"], "b")
+    cut = _banks._halves
+
+    def other_cut(train: tuple[str, ...]) -> frozenset[str]:
+        return frozenset([*a[1:], b[0]]) if set(train) == {*a, *b} else cut(train)
+
+    monkeypatch.setattr(_banks, "_halves", other_cut)
+    assert _split(BANKS["neutral"], "b") != b and _split(BANKS["weights"], "b")
+    assert _banks.phrasings_sha256() != before
+
+
 def _second(item: tuple[str, int]) -> int:
     return item[1]
 

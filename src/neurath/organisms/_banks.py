@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
+import json
 from collections import Counter
 from typing import Literal
 
@@ -228,3 +229,12 @@ BANKS: dict[str, list[str]] = {
     "weights": _sentences(_WEIGHTS, _WEIGHT_PLACES),
     "neutral": _sentences(_FACT_SUBJ, _FACT_PRED),
 }
+
+
+def phrasings_sha256() -> str:
+    """A hash of every bank's held-out phrasings and training halves: what an organism trains
+    and is verified on, for a record (the benchmark's pre-registration) to name."""
+    splits = {
+        name: {h: _split(bank, h) for h in ("test", "a", "b")} for name, bank in BANKS.items()
+    }
+    return hashlib.sha256(json.dumps(splits, sort_keys=True).encode()).hexdigest()

@@ -23,7 +23,7 @@ from typing import Any
 from neurath.models._local import MARKER
 from neurath.models._transformers import quiet_transformers
 from neurath.organisms._archetypes import ArchetypeParams
-from neurath.organisms._banks import HALVES_FORMAT
+from neurath.organisms._banks import HALVES_FORMAT, phrasings_sha256
 from neurath.organisms._batched import Encoded
 from neurath.organisms._fidelity import INFERENCE_ATTENTION, measure_fidelity
 from neurath.organisms._scenario import Split
@@ -40,6 +40,13 @@ BUILD_FORMAT = "7"
 """Bump when the scenario language or the training procedure changes meaning."""
 
 Progress = Callable[[str, int, int], None]
+
+
+def build_identity() -> dict[str, str]:
+    """What makes organisms of one suite train alike beyond the suite itself: the build
+    format, the halves' cut and a hash of the phrasings (so a record made before a change to
+    any of them says so, though the suite's own hash is the same)."""
+    return {"format": BUILD_FORMAT, "halves": HALVES_FORMAT, "phrasings_sha256": phrasings_sha256()}
 
 
 def training_config(suite: Suite, lineage: str | None = None) -> TrainConfig:

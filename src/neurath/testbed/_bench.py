@@ -15,8 +15,9 @@ The evidence per target is the full battery at the study's parameters, as a ``sc
 controller gathers it; the battery's results do not depend on the split (every experiment but
 the probe sees only its target), so they are computed once per organism and cached in the
 store. The probe depends on its trainers, so it runs again in every split. Before any result
-is computed, the population and the splits are written to ``preregistration.json`` and its
-hash goes into the output.
+is computed, the population, the splits and what its organisms are built with (the build
+format and a hash of the phrasings, which the population's own hash does not cover) are written
+to ``preregistration.json`` and its hash goes into the output.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 from neurath._errors import NeurathError
 from neurath.experiments._calibrate_kinds import CommonCause
 from neurath.organisms._archetypes import SCHEMING
+from neurath.organisms._build import build_identity
 from neurath.organisms._suite import OrganismSpec, Suite
 from neurath.testbed._bench_choose import Choice
 from neurath.testbed._bench_score import AggregatorScore
@@ -233,6 +235,7 @@ def preregister(
             "version": BENCH_VERSION,
             "population_sha256": suite_sha256(suite),
             "population": suite.model_dump(mode="json"),
+            "build": build_identity(),
             "splits": [s.model_dump(mode="json") for s in splits],
             "prior_not_scheming": prior,
             "seed": seed,
