@@ -362,7 +362,9 @@ def test_each_half_alone_teaches_nearly_every_training_word() -> None:
     assert missing <= 6
 
 
-def test_the_phrasings_hash_follows_every_split(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_phrasings_hash_follows_a_new_cut_of_the_halves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from neurath.organisms import _banks
 
     before = _banks.phrasings_sha256()

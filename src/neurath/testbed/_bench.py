@@ -16,8 +16,8 @@ controller gathers it; the battery's results do not depend on the split (every e
 the probe sees only its target), so they are computed once per organism and cached in the
 store. The probe depends on its trainers, so it runs again in every split. Before any result
 is computed, the population, the splits and what its organisms are built with (the build
-format and a hash of the phrasings, which the population's own hash does not cover) are written
-to ``preregistration.json`` and its hash goes into the output.
+format, the halves' format and a hash of the phrasings, which the population's own hash does
+not cover) are written to ``preregistration.json`` and its hash goes into the output.
 """
 
 from __future__ import annotations
