@@ -153,11 +153,11 @@ def _novel_rates(
         if labels[o]:
             by_kind.setdefault(kinds[o], []).append(o)
     rates = {}
+    q = min(novel, 0.999)
     for kind, members in sorted(by_kind.items()):
         if len(by_kind) < 2:
             break  # no other scheming kind to calibrate on
         try:
-            q = min(novel, 0.999)
             p = _assess_held_out(results, labels, kinds, members, q, prior, battery_params)
         except NeurathError:
             p = dict.fromkeys(members, 1.0)  # uncalibratable without it: counted as evading
